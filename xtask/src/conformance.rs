@@ -1,0 +1,136 @@
+//! `cargo xtask conformance [ARGS…]`: the README's main command.
+//!
+//! Builds `reference-server` and `conformance` (debug), then runs
+//! `roomcast-conformance --spawn <roomcast-server> --jwt-secret-file fixtures/keys/hs256.secret ARGS…`
+//! and exits with the harness's exit code. If the harness binary does not
+//! offer `--spawn` yet, it says that the harness is not built yet and fails;
+//! it never reports a pass it did not get.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context as _};
+
+use crate::cargo_cmd;
+
+/// The arguments passed to `roomcast-conformance`; kept in one place so the
+/// harness's flags can be followed here in one edit.
+pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--spawn".into(),
+        server.as_os_str().to_owned(),
+        "--jwt-secret-file".into(),
+        root.join("fixtures/keys/hs256.secret").into_os_string(),
+    ];
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+pub(crate) fn run(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
+    println!("==> cargo build -p reference-server -p conformance --bins");
+    let st = cargo_cmd(root)
+        .args([
+            "build",
+            "-p",
+            "reference-server",
+            "-p",
+            "conformance",
+            "--bins",
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !st.success() {
+        bail!("building the reference server and the harness failed ({st})");
+    }
+    let bin = target_dir(root).join("debug");
+    let server = bin.join("roomcast-server");
+    let harness = bin.join("roomcast-conformance");
+    for p in [&server, &harness] {
+        if !p.is_file() {
+            bail!("{} was not built", p.display());
+        }
+    }
+
+    // The harness is written in parallel with this command: probe before trusting it.
+    let help = Command::new(&harness)
+        .arg("--help")
+        .output()
+        .with_context(|| format!("cannot start {}", harness.display()))?;
+    let help_text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&help.stdout),
+        String::from_utf8_lossy(&help.stderr)
+    );
+    if !help_text.contains("--spawn") {
+        eprintln!(
+            "xtask conformance: the conformance harness is not built yet: `{} --help` does not offer --spawn.\n\
+             No checks were run; this is not a pass.",
+            harness.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let args = harness_args(root, &server, extra);
+    println!(
+        "==> {} {}",
+        harness.display(),
+        args.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let st = Command::new(&harness)
+        .args(&args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot start {}", harness.display()))?;
+    match st.code() {
+        Some(0) => Ok(ExitCode::SUCCESS),
+        Some(code) => {
+            eprintln!("xtask conformance: roomcast-conformance exited with code {code}");
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1).max(1)))
+        }
+        None => {
+            eprintln!("xtask conformance: roomcast-conformance was killed by a signal ({st})");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harness_arguments_spawn_the_reference_server_with_the_test_secret() {
+        let args = harness_args(
+            Path::new("/repo"),
+            Path::new("/repo/target/debug/roomcast-server"),
+            &["--format".to_owned(), "json".to_owned()],
+        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--spawn",
+                "/repo/target/debug/roomcast-server",
+                "--jwt-secret-file",
+                "/repo/fixtures/keys/hs256.secret",
+                "--format",
+                "json",
+            ]
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Tidy checks that run under `cargo test` (after rust-analyzer's `xtask/src/tidy.rs`).
+//!
+//! - every `.rs` file of the workspace crates starts with a `//!` doc comment;
+//! - **Architecture Invariant:** `conformance` never depends on `reference-server`;
+//! - **Architecture Invariant:** `protocol` does no I/O and has no clock.
+
+use crate::project_root;
+use crate::spec_check::rust_files;
+
+/// The workspace crates whose sources tidy checks.
+const CRATES: [&str; 5] = [
+    "protocol",
+    "reference-server",
+    "conformance",
+    "benches",
+    "xtask",
+];
+
+/// The first non-blank line is a `//!` doc comment.
+fn starts_with_module_doc(text: &str) -> bool {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start().starts_with("//!"))
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc() {
+    let root = project_root();
+    let files = rust_files(&root, &CRATES).unwrap();
+    assert!(
+        files.len() >= CRATES.len(),
+        "found only {} .rs files under {}",
+        files.len(),
+        root.display()
+    );
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !starts_with_module_doc(&std::fs::read_to_string(f).unwrap()))
+        .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "these files do not start with a `//!` doc comment saying what they are for:\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
+#[test]
+fn module_doc_detection() {
+    assert!(starts_with_module_doc("//! Doc.\nfn main() {}\n"));
+    assert!(starts_with_module_doc("\n\n   //! Indented doc.\n"));
+    assert!(!starts_with_module_doc("// plain comment\n//! doc\n"));
+    assert!(!starts_with_module_doc(
+        "#![forbid(unsafe_code)]\n//! doc\n"
+    ));
+    assert!(!starts_with_module_doc("/// item doc\nfn f() {}\n"));
+    assert!(!starts_with_module_doc(""));
+}
+
+/// Dependency names declared in any dependency table of a `Cargo.toml`, read textually:
+/// `[dependencies]`, `[dev-dependencies]`, `[build-dependencies]`, their `target.'cfg'.`
+/// forms, dotted tables (`[dependencies.foo]`) and renames (`bar = { package = "foo" }`).
+fn declared_dependencies(manifest: &str) -> Vec<String> {
+    const TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+    let is_dep_table = |header: &str| {
+        TABLES
+            .iter()
+            .any(|t| header == *t || header.ends_with(&format!(".{t}")))
+    };
+    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_owned();
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    let mut in_dotted_dep = false;
+    for raw in manifest.lines() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let header = header.trim();
+            in_deps = is_dep_table(header);
+            in_dotted_dep = false;
+            // [dependencies.foo] / [target.'cfg(unix)'.dev-dependencies.foo]
+            if !in_deps {
+                for t in TABLES {
+                    if let Some((before, name)) = header.rsplit_once(&format!("{t}.")) {
+                        if before.is_empty() || before.ends_with('.') {
+                            deps.push(unquote(name));
+                            in_dotted_dep = true;
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        if !in_deps {
+            if !in_dotted_dep {
+                continue;
+            }
+            if let Some(pkg) = line
+                .strip_prefix("package")
+                .and_then(|l| l.trim_start().strip_prefix('='))
+            {
+                // `package = "foo"` inside a dotted dependency table
+                deps.push(unquote(pkg));
+            }
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            // `foo.workspace = true` declares foo
+            deps.push(unquote(key.split('.').next().unwrap_or(key)));
+            if let Some(pos) = value.find("package") {
+                let rest = value[pos + "package".len()..].trim_start();
+                if let Some(rest) = rest.strip_prefix('=') {
+                    let name: String = rest
+                        .trim_start()
+                        .trim_start_matches('"')
+                        .chars()
+                        .take_while(|c| *c != '"')
+                        .collect();
+                    deps.push(name);
+                }
+            }
+        }
+    }
+    deps
+}
+
+#[test]
+fn architecture_invariant_conformance_does_not_depend_on_reference_server() {
+    let manifest = std::fs::read_to_string(project_root().join("conformance/Cargo.toml")).unwrap();
+    let deps = declared_dependencies(&manifest);
+    assert!(
+        deps.iter().any(|d| d == "protocol"),
+        "parser sanity: conformance depends on protocol: {deps:?}"
+    );
+    assert!(
+        !deps.iter().any(|d| d == "reference-server" || d == "reference_server"),
+        "conformance/Cargo.toml depends on reference-server; the harness must start servers as processes: {deps:?}"
+    );
+}
+
+#[test]
+fn dependency_tables_are_read_textually() {
+    let manifest = r#"
+[package]
+name = "conformance"
+
+[dependencies]
+protocol.workspace = true
+anyhow = "1"
+
+[dev-dependencies]
+server = { package = "reference-server", path = "../reference-server" }
+
+[target.'cfg(unix)'.build-dependencies]
+cc = "1"
+
+[dependencies.tokio]
+version = "1"
+
+[features]
+default = []
+"#;
+    let deps = declared_dependencies(manifest);
+    for name in [
+        "protocol",
+        "anyhow",
+        "server",
+        "reference-server",
+        "cc",
+        "tokio",
+    ] {
+        assert!(
+            deps.iter().any(|d| d == name),
+            "{name} not found in {deps:?}"
+        );
+    }
+    assert!(
+        !deps.iter().any(|d| d == "default" || d == "name"),
+        "{deps:?}"
+    );
+    let dotted = declared_dependencies(
+        "[dev-dependencies.rs]\npackage = \"reference-server\"\npath = \"x\"\n",
+    );
+    assert!(
+        dotted.contains(&"reference-server".to_owned()),
+        "{dotted:?}"
+    );
+}
+
+/// Crates that would give `protocol` sockets, a runtime or a clock.
+const IO_CRATES: [&str; 8] = [
+    "tokio",
+    "mio",
+    "async-std",
+    "hyper",
+    "tungstenite",
+    "tokio-tungstenite",
+    "redis",
+    "socket2",
+];
+/// Source patterns that read the clock or open sockets.
+const IO_PATTERNS: [&str; 7] = [
+    "SystemTime::now",
+    "Instant::now",
+    "now_utc()",
+    "now_local()",
+    "std::net",
+    "TcpStream",
+    "UdpSocket",
+];
+
+#[test]
+fn architecture_invariant_protocol_does_no_io_and_has_no_clock() {
+    let root = project_root();
+    let manifest = std::fs::read_to_string(root.join("protocol/Cargo.toml")).unwrap();
+    // Only [dependencies]: tests may use anything.
+    let runtime_section = manifest.split("[dev-dependencies]").next().unwrap_or("");
+    let deps = declared_dependencies(runtime_section);
+    let bad: Vec<&String> = deps
+        .iter()
+        .filter(|d| IO_CRATES.contains(&d.as_str()))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "protocol depends on I/O crates {bad:?}; it is sans-io"
+    );
+
+    let mut offenders = Vec::new();
+    for f in rust_files(&root, &["protocol/src"]).unwrap() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if let Some(p) = IO_PATTERNS.iter().find(|p| line.contains(*p)) {
+                offenders.push(format!(
+                    "{}:{}: {p}",
+                    f.strip_prefix(&root).unwrap_or(&f).display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "protocol/src reads the clock or opens sockets (time and bytes are passed in):\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
+#[test]
+fn protocol_manifest_check_sees_runtime_dependencies() {
+    let deps = declared_dependencies(
+        "[dependencies]\ntokio.workspace = true\n[dev-dependencies]\nproptest = \"1\"\n",
+    );
+    assert_eq!(deps, ["tokio", "proptest"]);
+    let runtime = declared_dependencies("[dependencies]\ntokio.workspace = true\n");
+    assert!(
+        runtime.iter().any(|d| IO_CRATES.contains(&d.as_str())),
+        "{runtime:?}"
+    );
+}
