@@ -28,6 +28,7 @@ usage: cargo xtask <command>
 
 commands:
   test                    install prerequisites, then run all tests, spec-check, fmt and clippy
+  prereqs                 only step 1 of `test`: find or install redis-server, node/npm, chromium; npm ci
   spec-check [--strict]   cross-reference spec requirement IDs with the tests that name them
   conformance [ARGS...]   build the reference server and the harness, run the harness against it
                           (ARGS are passed on to roomcast-conformance)
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
             }
             test_cmd::run(&project_root())
         }
+        "prereqs" => test_cmd::prereqs_only(&project_root()),
         "spec-check" => {
             let mut strict = false;
             for arg in rest {
