@@ -156,15 +156,157 @@ pub(crate) fn parse_spec(text: &str) -> (Vec<Requirement>, Vec<String>) {
     (reqs, errors)
 }
 
+/// Marks, per line, whether it lies inside a `#[cfg(test)]` item (`mod tests { … }`).
+///
+/// A small lexer: braces are counted outside comments, string, raw string and
+/// char literals; `#[cfg(test)]` opens a region at the next `{` (a `;` first
+/// cancels it, as in `#[cfg(test)] use …;`).
+pub(crate) fn cfg_test_lines(text: &str) -> Vec<bool> {
+    let chars: Vec<char> = text.chars().collect();
+    let line_count = text.lines().count().max(1);
+    let mut marks = vec![false; line_count];
+    let (mut i, mut line, mut depth) = (0usize, 0usize, 0usize);
+    let mut pending = false;
+    let mut region: Option<usize> = None; // depth at which the region closes
+    let at = |i: usize, pat: &str| {
+        pat.chars()
+            .enumerate()
+            .all(|(k, c)| chars.get(i + k) == Some(&c))
+    };
+    while i < chars.len() {
+        if region.is_some() && line < line_count {
+            marks[line] = true;
+        }
+        let c = chars[i];
+        if c == '\n' {
+            line += 1;
+            i += 1;
+        } else if at(i, "//") {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if at(i, "/*") {
+            i += 2;
+            while i < chars.len() && !at(i, "*/") {
+                if chars[i] == '\n' {
+                    line += 1;
+                    if region.is_some() && line < line_count {
+                        marks[line] = true;
+                    }
+                }
+                i += 1;
+            }
+            i += 2;
+        } else if c == 'r'
+            && (chars.get(i + 1) == Some(&'"') || chars.get(i + 1) == Some(&'#'))
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'))
+        {
+            // raw string r"..." / r#"..."#
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while chars.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if chars.get(j) != Some(&'"') {
+                i += 1;
+                continue;
+            }
+            let close: String = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            j += 1;
+            while j < chars.len() && !at(j, &close) {
+                if chars[j] == '\n' {
+                    line += 1;
+                    if region.is_some() && line < line_count {
+                        marks[line] = true;
+                    }
+                }
+                j += 1;
+            }
+            i = j + close.chars().count();
+        } else if c == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                if chars.get(i) == Some(&'\n') {
+                    line += 1;
+                    if region.is_some() && line < line_count {
+                        marks[line] = true;
+                    }
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if c == '\'' {
+            // char literal ('x', '\n', '\u{..}') or a lifetime ('a)
+            if chars.get(i + 1) == Some(&'\\') {
+                i += 2;
+                while i < chars.len() && chars[i] != '\'' && chars[i] != '\n' {
+                    i += 1;
+                }
+                i += 1;
+            } else if chars.get(i + 2) == Some(&'\'') {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        } else if at(i, "#[cfg(test)]") {
+            pending = true;
+            i += "#[cfg(test)]".len();
+        } else if c == '{' {
+            if pending && region.is_none() {
+                region = Some(depth);
+                if line < line_count {
+                    marks[line] = true;
+                }
+            }
+            pending = false;
+            depth += 1;
+            i += 1;
+        } else if c == '}' {
+            depth = depth.saturating_sub(1);
+            if region == Some(depth) {
+                region = None;
+            }
+            i += 1;
+        } else {
+            if c == ';' {
+                pending = false;
+            }
+            i += 1;
+        }
+    }
+    marks
+}
+
+/// Whether a whole file is test code: integration tests (`tests/`) and out-of-line
+/// `tests.rs` modules.
+fn is_test_file(file: &str) -> bool {
+    let file = file.replace('\\', "/");
+    file.contains("/tests/")
+        || file.starts_with("tests/")
+        || file.ends_with("/tests.rs")
+        || file == "tests.rs"
+}
+
 /// Finds requirement references in one source file: test fn names and harness check ids.
 ///
-/// Lines whose code starts with `//` (comments, doc comments) are skipped.
+/// Lines whose code starts with `//` (comments, doc comments) are skipped. A check
+/// id (`id: "AUTH-3"`) counts only in non-test code: inside `#[cfg(test)]` items and
+/// test files it is sample data of a unit test, not a registered check.
 pub(crate) fn scan_source(file: &str, text: &str) -> Vec<Reference> {
     let mut refs = Vec::new();
+    let test_file = is_test_file(file);
+    let in_test = cfg_test_lines(text);
     for (idx, line) in text.lines().enumerate() {
         if line.trim_start().starts_with("//") {
             continue;
         }
+        let check_ids_count = !test_file && !in_test.get(idx).copied().unwrap_or(false);
         for caps in TEST_FN.captures_iter(line) {
             refs.push(Reference {
                 id: format!("{}-{}", caps[2].to_ascii_uppercase(), &caps[3]),
@@ -173,7 +315,7 @@ pub(crate) fn scan_source(file: &str, text: &str) -> Vec<Reference> {
                 what: format!("fn {}", &caps[1]),
             });
         }
-        for caps in CHECK_ID.captures_iter(line) {
+        for caps in CHECK_ID.captures_iter(line).filter(|_| check_ids_count) {
             refs.push(Reference {
                 id: caps[1].to_owned(),
                 file: file.to_owned(),
@@ -549,6 +691,70 @@ let s = \"fn room_1\";
         assert_eq!(ids(&refs), vec!["AUTH-3", "WIRE-10"]);
         assert_eq!(refs[1].line, 2);
         assert_eq!(refs[1].what, "check WIRE-10");
+    }
+
+    #[test]
+    fn check_ids_in_unit_tests_are_sample_data_but_test_fns_count() {
+        let src = r##"
+const REAL: CheckDef = CheckDef { id: "AUTH-1", title: "}{ not a brace", run: |_| '{' };
+
+#[cfg(test)]
+use something;
+
+fn lifetimes<'a>(s: &'a str) -> &'a str { s }
+
+#[cfg(test)]
+mod tests {
+    const SAMPLE: CheckDef = CheckDef { id: "AUTH-3", raw: r"}", more: r#"{"a":"}"}"#, c: '}' };
+    /* } */
+    #[test]
+    fn auth_31_counted() {}
+}
+
+const AFTER: CheckDef = CheckDef { id: "WIRE-2" };
+"##;
+        let refs = scan_source("conformance/src/runner.rs", src);
+        let got: Vec<(&str, &str)> = refs
+            .iter()
+            .map(|r| (r.id.as_str(), r.what.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("AUTH-1", "check AUTH-1"),
+                ("AUTH-31", "fn auth_31_counted"),
+                ("WIRE-2", "check WIRE-2")
+            ]
+        );
+        let marks = cfg_test_lines(src);
+        let marked: Vec<usize> = marks
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            marked,
+            (9..=14).collect::<Vec<_>>(),
+            "`mod tests {{` through its `}}`"
+        );
+    }
+
+    #[test]
+    fn check_ids_in_test_files_do_not_count() {
+        let src = "fn auth_3_x() {}\nlet c = Check { id: \"AUTH-1\" };\n";
+        assert_eq!(
+            ids(&scan_source("conformance/tests/cli.rs", src)),
+            vec!["AUTH-3"]
+        );
+        assert_eq!(
+            ids(&scan_source("conformance/src/checks/tests.rs", src)),
+            vec!["AUTH-3"]
+        );
+        assert_eq!(
+            ids(&scan_source("conformance/src/checks/auth.rs", src)),
+            vec!["AUTH-3", "AUTH-1"]
+        );
     }
 
     #[test]
