@@ -134,11 +134,15 @@ impl HandshakeError {
 /// Parses the query string of an Engine.IO request (without the leading
 /// `?`; `None` when the URL has none).
 ///
-/// Checks in engine.io's order: first `transport` (missing or unknown →
+/// Checks first `transport` (missing or unknown →
 /// [`HandshakeError::UnknownTransport`]), then `EIO` (missing or not `4` →
 /// [`HandshakeError::UnsupportedProtocolVersion`]). Values are
 /// percent-decoded, `+` is a space; when a key repeats, the first value
 /// counts. Other parameters are ignored (read them with [`query_param`]).
+///
+/// This sees only the query string. A server that must report errors in
+/// the spec's full order (transport, session id, method, protocol version)
+/// uses [`verify`].
 pub fn parse_query(query: Option<&str>) -> Result<HandshakeQuery, HandshakeError> {
     let query = query.unwrap_or("");
     let transport = query_param(Some(query), "transport")
@@ -150,6 +154,44 @@ pub fn parse_query(query: Option<&str>) -> Result<HandshakeQuery, HandshakeError
         _ => return Err(HandshakeError::UnsupportedProtocolVersion),
     }
     let sid = query_param(Some(query), "sid").filter(|s| !s.is_empty());
+    Ok(HandshakeQuery {
+        eio: super::PROTOCOL,
+        transport,
+        sid,
+    })
+}
+
+/// Checks an Engine.IO request completely, reporting the first error in
+/// this order (spec WIRE-7; engine.io's order, except that the version is
+/// also checked on requests with a `sid`):
+///
+/// 1. `transport` missing or unknown → [`HandshakeError::UnknownTransport`];
+/// 2. a `sid` for which `sid_exists` is false → [`HandshakeError::UnknownSid`];
+/// 3. no `sid` (a handshake) and `method` not `GET` →
+///    [`HandshakeError::BadHandshakeMethod`];
+/// 4. `EIO` missing or not `4` → [`HandshakeError::UnsupportedProtocolVersion`].
+///
+/// `sid_exists` is called at most once. Checks that need headers (a
+/// WebSocket handshake without `Upgrade` → [`HandshakeError::BadRequest`])
+/// stay with the caller.
+pub fn verify(
+    query: Option<&str>,
+    method: &str,
+    sid_exists: impl FnOnce(&str) -> bool,
+) -> Result<HandshakeQuery, HandshakeError> {
+    let transport = query_param(query, "transport")
+        .as_deref()
+        .and_then(Transport::parse)
+        .ok_or(HandshakeError::UnknownTransport)?;
+    let sid = query_param(query, "sid").filter(|s| !s.is_empty());
+    match &sid {
+        Some(sid) if !sid_exists(sid) => return Err(HandshakeError::UnknownSid),
+        None if method != "GET" => return Err(HandshakeError::BadHandshakeMethod),
+        _ => {}
+    }
+    if query_param(query, "EIO").as_deref() != Some("4") {
+        return Err(HandshakeError::UnsupportedProtocolVersion);
+    }
     Ok(HandshakeQuery {
         eio: super::PROTOCOL,
         transport,
@@ -267,6 +309,39 @@ mod tests {
         assert_eq!(
             parse_query(Some("EIO=%34&transport=polling")).map(|q| q.eio),
             Ok(4)
+        );
+    }
+
+    #[test]
+    fn verify_reports_the_first_error_in_spec_order() {
+        let known = |s: &str| s == "live";
+        assert_eq!(
+            verify(Some("EIO=3&transport=x&sid=dead"), "POST", known),
+            Err(HandshakeError::UnknownTransport)
+        );
+        assert_eq!(
+            verify(Some("EIO=3&transport=polling&sid=dead"), "POST", known),
+            Err(HandshakeError::UnknownSid)
+        );
+        assert_eq!(
+            verify(Some("EIO=3&transport=polling"), "POST", known),
+            Err(HandshakeError::BadHandshakeMethod)
+        );
+        assert_eq!(
+            verify(Some("EIO=3&transport=polling"), "GET", known),
+            Err(HandshakeError::UnsupportedProtocolVersion)
+        );
+        assert_eq!(
+            verify(Some("EIO=3&transport=polling&sid=live"), "POST", known),
+            Err(HandshakeError::UnsupportedProtocolVersion)
+        );
+        let q = verify(Some("EIO=4&transport=polling&sid=live"), "POST", known).unwrap();
+        assert_eq!(q.sid.as_deref(), Some("live"));
+        assert_eq!(
+            verify(Some("EIO=4&transport=websocket"), "GET", known)
+                .unwrap()
+                .sid,
+            None
         );
     }
 

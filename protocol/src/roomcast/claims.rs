@@ -50,9 +50,9 @@ impl Publisher {
 }
 
 /// Why a token's claims are not acceptable. All of them are reported to
-/// clients as [`AuthReason::InvalidClaims`] ([`ClaimsError::reason`]),
-/// except [`ClaimsError::MissingPublishScope`], which a publish endpoint
-/// answers as a permission problem ([`ClaimsError::is_forbidden`]).
+/// clients as [`AuthReason::InvalidClaims`] ([`ClaimsError::reason`]);
+/// a publish endpoint answers the scope errors as a permission problem
+/// ([`ClaimsError::is_forbidden`]) and the others as 401 `AUTH_FAILED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClaimsError {
@@ -89,7 +89,7 @@ pub enum ClaimsError {
     #[error("scope claim must be a space-separated string, e.g. \"realtime:publish\"")]
     InvalidScope,
     /// `scope` is missing or does not contain `realtime:publish`.
-    #[error("token lacks the realtime:publish scope")]
+    #[error("Token lacks the realtime:publish scope")]
     MissingPublishScope,
 }
 
@@ -100,10 +100,15 @@ impl ClaimsError {
         AuthReason::InvalidClaims
     }
 
-    /// Whether the token is valid but lacks a permission (the publish
-    /// scope): a publish endpoint answers 403 rather than 401.
+    /// Whether the token is valid but lacks a permission: no
+    /// `realtime:publish` in `scope`, or a `scope` that is not a string
+    /// (treated as no scope). A publish endpoint answers these 403
+    /// `FORBIDDEN` rather than 401 `AUTH_FAILED` (spec PUB-11, PUB-12).
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, ClaimsError::MissingPublishScope)
+        matches!(
+            self,
+            ClaimsError::MissingPublishScope | ClaimsError::InvalidScope
+        )
     }
 }
 
@@ -337,6 +342,8 @@ mod tests {
             Err(ClaimsError::MissingPublishScope)
         );
         assert!(ClaimsError::MissingPublishScope.is_forbidden());
+        assert!(ClaimsError::InvalidScope.is_forbidden());
+        assert!(!ClaimsError::InvalidOrganizationId.is_forbidden());
         assert_eq!(
             publisher(&map(json!({"scope": "realtime:publish"}))),
             Err(ClaimsError::MissingExp)
