@@ -1,1 +1,315 @@
-fn main() {}
+//! `roomcast-conformance`: the command-line front of the harness.
+//!
+//! Exit codes: 0 nothing FAILed; 1 at least one FAIL (or a stale expected
+//! failure); 2 usage, configuration or spawn error.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use conformance::config::{self, Args};
+use conformance::runner::{self, RunOptions, Summary};
+use conformance::spawn::{Cluster, SpawnSpec};
+use conformance::tokens::{Alg, Keys, Minter};
+use conformance::{checks, report, spec, RunConfig};
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = match rt.block_on(real_main(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    rt.shutdown_timeout(Duration::from_millis(200));
+    std::process::exit(code);
+}
+
+fn read_keys(a: &Args, spawn_secret: Option<&str>) -> Result<Keys> {
+    let mut keys = Keys::default();
+    if let Some(s) = &a.jwt_secret {
+        keys.hs256_secret = Some(s.as_bytes().to_vec());
+    }
+    if let Some(f) = &a.jwt_secret_file {
+        keys.hs256_secret =
+            Some(std::fs::read(f).with_context(|| format!("--jwt-secret-file {}", f.display()))?);
+    }
+    if keys.hs256_secret.is_none() {
+        keys.hs256_secret = spawn_secret.map(|s| s.as_bytes().to_vec());
+    }
+    if keys.hs256_secret.is_some() {
+        keys.primary = Some(Alg::Hs256);
+    }
+    let read_pair = |alg: Alg,
+                     priv_path: &std::path::Path,
+                     pub_path: Option<&std::path::Path>,
+                     keys: &mut Keys|
+     -> Result<()> {
+        let p = std::fs::read(priv_path)
+            .with_context(|| format!("private key {}", priv_path.display()))?;
+        let q = match pub_path {
+            Some(pp) => {
+                Some(std::fs::read(pp).with_context(|| format!("public key {}", pp.display()))?)
+            }
+            None => None,
+        };
+        match alg {
+            Alg::Rs256 => keys.rs256 = Some((p, q)),
+            Alg::Es256 => keys.es256 = Some((p, q)),
+            Alg::Hs256 => keys.hs256_secret = Some(p),
+        }
+        Ok(())
+    };
+    if let Some(pk) = &a.jwt_private_key {
+        let alg = a
+            .jwt_alg
+            .as_deref()
+            .map(|s| Alg::parse(s).with_context(|| format!("--jwt-alg {s}: use RS256 or ES256")))
+            .transpose()?
+            .context("--jwt-private-key needs --jwt-alg RS256|ES256")?;
+        read_pair(alg, pk, a.jwt_public_key.as_deref(), &mut keys)?;
+        keys.primary = Some(alg);
+    }
+    for e in &a.extra_keys {
+        let mut parts = e.splitn(3, ':');
+        let alg = parts
+            .next()
+            .and_then(Alg::parse)
+            .with_context(|| format!("--extra-key {e}: ALG:PRIV[:PUB]"))?;
+        let p = parts
+            .next()
+            .with_context(|| format!("--extra-key {e}: missing private key"))?;
+        let q = parts.next();
+        read_pair(
+            alg,
+            std::path::Path::new(p),
+            q.map(std::path::Path::new),
+            &mut keys,
+        )?;
+    }
+    if keys.primary.is_none() {
+        bail!("no key material: give --jwt-secret, --jwt-secret-file or --jwt-private-key with --jwt-alg (or --spawn, which makes a secret)");
+    }
+    Ok(keys)
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
+async fn real_main(mut args: Args) -> Result<i32> {
+    if let Some(cfg) = args.config.clone() {
+        args = config::merge_file(args, &cfg)?;
+    }
+    let defs = checks::all();
+    let problems =
+        spec::verify_registry(defs.iter().map(|d| (d.id, d.level)), spec::requirements());
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("registry error: {p}");
+        }
+        bail!("the check registry disagrees with spec/roomcast-v1.md");
+    }
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for d in defs.iter().filter(|d| runner::selected(d, &args.filters)) {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<6} {:<14} {}",
+                d.id,
+                d.level.as_str(),
+                d.feature.unwrap_or("-"),
+                d.title
+            );
+        }
+        return Ok(0);
+    }
+    let format = args.format.clone().unwrap_or_else(|| "human".into());
+    if !["human", "json", "junit"].contains(&format.as_str()) {
+        bail!("--format {format}: use human, json or junit");
+    }
+    let namespace = args.namespace.clone().unwrap_or_else(|| "/".into());
+    let path = args.path.clone().unwrap_or_else(|| "/socket.io/".into());
+    let step = Duration::from_millis(args.timeout_ms.unwrap_or(2000));
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let expected_failures = match &args.expected_failures {
+        Some(f) => runner::parse_expected_failures(
+            &std::fs::read_to_string(f)
+                .with_context(|| format!("--expected-failures {}", f.display()))?,
+        ),
+        None => BTreeSet::new(),
+    };
+
+    let mut spawn_spec = None;
+    let spawn_secret = match (&args.spawn, &args.jwt_secret) {
+        (Some(_), Some(s)) => Some(s.clone()),
+        (Some(_), None) if args.jwt_secret_file.is_none() => Some(random_secret()),
+        (Some(_), None) => args
+            .jwt_secret_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok()),
+        _ => None,
+    };
+    let keys = read_keys(&args, spawn_secret.as_deref())?;
+    let mut cluster = None;
+    let mut targets = args.targets.clone();
+    if let Some(cmd) = &args.spawn {
+        let mut env = Vec::new();
+        for kv in &args.env {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--env {kv}: use KEY=VALUE"))?;
+            env.push((k.to_string(), v.to_string()));
+        }
+        let spec = SpawnSpec {
+            cmd: cmd.clone(),
+            env,
+            ready_timeout: Duration::from_millis(args.ready_timeout_ms.unwrap_or(30_000)),
+            redis_url: args.redis_url.clone(),
+            namespace: (namespace != "/").then(|| namespace.clone()),
+            jwt_secret: spawn_secret.clone().unwrap_or_default(),
+        };
+        eprintln!(
+            "spawning {} instance(s): {cmd}",
+            args.instances.unwrap_or(1)
+        );
+        let c = Cluster::start(&spec, args.instances.unwrap_or(1)).await?;
+        targets = c.instances.iter().map(|i| i.base.clone()).collect();
+        for i in &c.instances {
+            eprintln!("  instance ready at {}", i.base);
+        }
+        cluster = Some(c);
+        spawn_spec = Some(spec);
+    }
+    if targets.is_empty() {
+        bail!("no target: give --target URL (repeatable) or --spawn 'CMD'");
+    }
+    let publish_url = args.publish_url.clone().unwrap_or_else(|| {
+        targets
+            .first()
+            .map(|t| t.replacen("ws://", "http://", 1))
+            .unwrap_or_default()
+    });
+    let features: BTreeSet<String> = args
+        .features
+        .iter()
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let cfg = Arc::new(RunConfig {
+        targets: targets.clone(),
+        publish_url,
+        path,
+        namespace,
+        features: features.clone(),
+        step,
+        seed,
+        logs: cluster
+            .as_ref()
+            .map(|c| c.instances.iter().map(|i| i.log.clone()).collect())
+            .unwrap_or_default(),
+        spawn: spawn_spec,
+        spawn_secret,
+    });
+    let minter = Arc::new(Minter::new(keys));
+
+    if let Some(cases) = args.model_cases {
+        let r = conformance::model::run(cfg.clone(), minter.clone(), cases).await;
+        if let Some(c) = cluster.take() {
+            c.stop().await;
+        }
+        return match r {
+            Ok(()) => {
+                eprintln!("model: {cases} cases passed (seed {seed})");
+                Ok(0)
+            }
+            Err(e) => {
+                eprintln!("model: FAILED: {e}");
+                Ok(1)
+            }
+        };
+    }
+
+    let opts = RunOptions {
+        filters: args.filters.clone(),
+        jobs: args.jobs.unwrap_or(4),
+        strict: args.strict,
+        expected_failures,
+        keep_all_transcripts: args.verbose,
+    };
+    let start = Instant::now();
+    eprintln!(
+        "running {} checks against {} (seed {seed}, jobs {})",
+        defs.iter()
+            .filter(|d| runner::selected(d, &opts.filters))
+            .count(),
+        targets.join(", "),
+        opts.jobs
+    );
+    let run = runner::run(&defs, cfg.clone(), minter, &opts, |o| {
+        eprintln!("{}", report::progress_line(o));
+    });
+    let outcomes = tokio::select! {
+        o = run => o,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: stopping spawned instances");
+            if let Some(c) = cluster.take() { c.stop().await; }
+            return Ok(130);
+        }
+    };
+    if let Some(c) = cluster.take() {
+        c.stop().await;
+    }
+    let info = report::RunInfo {
+        targets,
+        features: features.into_iter().collect(),
+        duration_ms: start.elapsed().as_millis() as u64,
+        seed,
+        strict: args.strict,
+    };
+    let text = match format.as_str() {
+        "json" => report::json(&outcomes, &info),
+        "junit" => report::junit(&outcomes, &info),
+        _ => report::human(&outcomes, &info),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    if let Some(path) = &args.report {
+        std::fs::write(path, report::html(&outcomes, &info))
+            .with_context(|| format!("--report {}", path.display()))?;
+        eprintln!("HTML report written to {}", path.display());
+    }
+    let s = Summary::of(&outcomes);
+    if format != "human" {
+        eprintln!(
+            "{} pass, {} fail, {} warn, {} skip, {} xfail, {} stale in {:.1} s",
+            s.pass,
+            s.fail,
+            s.warn,
+            s.skip,
+            s.xfail,
+            s.stale,
+            info.duration_ms as f64 / 1000.0
+        );
+    }
+    Ok(if s.ok() { 0 } else { 1 })
+}

@@ -1,0 +1,6 @@
+//! Checks of the ROOM group.
+
+use crate::runner::CheckDef;
+
+/// The checks of this group.
+pub const CHECKS: &[CheckDef] = &[];

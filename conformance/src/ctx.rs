@@ -1,0 +1,359 @@
+//! What a check gets: the run's configuration, its own transcript, a token
+//! minter, and helpers that turn wire-level errors into check failures.
+
+use crate::client::{ClientError, OpenOptions, WsClient};
+use crate::http::{self, HttpError, HttpResponse};
+use crate::spawn::{LogBuffer, SpawnSpec};
+use crate::tokens::{Minter, TokenError};
+use crate::transcript::Transcript;
+use bytes::Bytes;
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The implementation did not do what the requirement says.
+    Failed,
+    /// The check could not run here (missing key material, feature, spawn mode).
+    Skipped,
+}
+
+/// A check's failure (or skip) with expected-versus-actual detail.
+#[derive(Debug, Clone)]
+pub struct CheckFailure {
+    /// Failed or skipped.
+    pub kind: FailureKind,
+    /// One-line description.
+    pub message: String,
+    /// What the requirement expects.
+    pub expected: Option<String>,
+    /// What the implementation did.
+    pub actual: Option<String>,
+}
+
+impl CheckFailure {
+    /// A failure with a message.
+    pub fn fail(message: impl Into<String>) -> Self {
+        CheckFailure {
+            kind: FailureKind::Failed,
+            message: message.into(),
+            expected: None,
+            actual: None,
+        }
+    }
+
+    /// A skip with its reason.
+    pub fn skip(reason: impl Into<String>) -> Self {
+        CheckFailure {
+            kind: FailureKind::Skipped,
+            message: reason.into(),
+            expected: None,
+            actual: None,
+        }
+    }
+
+    /// Adds the expected value.
+    pub fn expected(mut self, e: impl std::fmt::Display) -> Self {
+        self.expected = Some(e.to_string());
+        self
+    }
+
+    /// Adds the actual value.
+    pub fn actual(mut self, a: impl std::fmt::Display) -> Self {
+        self.actual = Some(a.to_string());
+        self
+    }
+}
+
+impl From<ClientError> for CheckFailure {
+    fn from(e: ClientError) -> Self {
+        CheckFailure::fail(e.to_string())
+    }
+}
+
+impl From<HttpError> for CheckFailure {
+    fn from(e: HttpError) -> Self {
+        CheckFailure::fail(e.to_string())
+    }
+}
+
+impl From<TokenError> for CheckFailure {
+    fn from(e: TokenError) -> Self {
+        CheckFailure::skip(format!("cannot mint the token this check needs: {e}"))
+    }
+}
+
+/// The result type of checks.
+pub type CheckResult = Result<(), CheckFailure>;
+
+/// Fails with expected/actual unless `cond` holds.
+pub fn ensure(
+    cond: bool,
+    message: impl Into<String>,
+    expected: impl std::fmt::Display,
+    actual: impl std::fmt::Display,
+) -> CheckResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(CheckFailure::fail(message)
+            .expected(expected)
+            .actual(actual))
+    }
+}
+
+/// Fails unless `actual == expected` (compared as JSON).
+pub fn ensure_json(message: &str, expected: &Value, actual: &Value) -> CheckResult {
+    ensure(expected == actual, message, expected, actual)
+}
+
+/// The configuration every check sees.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Base URLs, one per instance (`http://127.0.0.1:3000`).
+    pub targets: Vec<String>,
+    /// Base URL for `POST /v1/publish`.
+    pub publish_url: String,
+    /// Engine.IO path, `/socket.io/`.
+    pub path: String,
+    /// The profile's namespace.
+    pub namespace: String,
+    /// Declared optional features.
+    pub features: BTreeSet<String>,
+    /// Per-step timeout (also the delivery bound).
+    pub step: Duration,
+    /// Seed for random choices.
+    pub seed: u64,
+    /// How the target was spawned, if it was (lets checks start private instances).
+    pub spawn: Option<SpawnSpec>,
+    /// Logs of the spawned instances (empty unless spawned).
+    pub logs: Vec<LogBuffer>,
+    /// The JWT secret given to spawned instances.
+    pub spawn_secret: Option<String>,
+}
+
+/// Context of one check run.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The run's configuration.
+    pub cfg: Arc<RunConfig>,
+    /// This check's transcript.
+    pub tr: Transcript,
+    /// Token minting.
+    pub minter: Arc<Minter>,
+    /// The requirement id being checked.
+    pub id: &'static str,
+}
+
+impl Ctx {
+    /// The step timeout.
+    pub fn step(&self) -> Duration {
+        self.cfg.step
+    }
+
+    /// The first target's base URL.
+    pub fn target(&self) -> &str {
+        self.cfg
+            .targets
+            .first()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1:0")
+    }
+
+    /// The namespace.
+    pub fn nsp(&self) -> &str {
+        &self.cfg.namespace
+    }
+
+    /// Whether a feature was declared.
+    pub fn has_feature(&self, f: &str) -> bool {
+        self.cfg.features.contains(f)
+    }
+
+    /// A fresh id unique to this check run (`auth3-k2x9q`), valid in the id grammar.
+    pub fn uniq(&self, prefix: &str) -> String {
+        let mut rng = rand::rng();
+        let tag: String = (0..6)
+            .map(|_| {
+                let i = rng.random_range(0..36u8);
+                char::from(if i < 10 { b'0' + i } else { b'a' + i - 10 })
+            })
+            .collect();
+        let id: String = self
+            .id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        format!("{}-{prefix}-{tag}", id.to_ascii_lowercase())
+    }
+
+    /// A valid client token.
+    pub fn token(&self, org: &str, user: &str) -> Result<String, CheckFailure> {
+        Ok(self.minter.client(org, user)?)
+    }
+
+    /// Opens a WebSocket to the first target (open packet received).
+    pub async fn open(&self) -> Result<WsClient, CheckFailure> {
+        self.open_at(0, &OpenOptions::default()).await
+    }
+
+    /// Opens a WebSocket to target `i` with options.
+    pub async fn open_at(&self, i: usize, opts: &OpenOptions) -> Result<WsClient, CheckFailure> {
+        let base = self
+            .cfg
+            .targets
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| self.target().to_string());
+        Ok(WsClient::open(
+            &self.tr,
+            &base,
+            &self.cfg.path,
+            &self.cfg.namespace,
+            opts,
+            self.step(),
+        )
+        .await?)
+    }
+
+    /// Opens, sends CONNECT with `{"token"}` and expects CONNECT then
+    /// `system:connected`; returns the client and the `system:connected` envelope.
+    pub async fn connect(&self, org: &str, user: &str) -> Result<(WsClient, Value), CheckFailure> {
+        let token = self.token(org, user)?;
+        self.connect_token(&token).await
+    }
+
+    /// Like [`Ctx::connect`] with a given token.
+    pub async fn connect_token(&self, token: &str) -> Result<(WsClient, Value), CheckFailure> {
+        let mut c = self.open().await?;
+        let nsp = self.nsp().to_string();
+        match c.connect_ns(&nsp, Some(json!({ "token": token }))).await? {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(CheckFailure::fail("a valid token was refused")
+                    .expected("a CONNECT reply")
+                    .actual(format!("CONNECT_ERROR {e}")))
+            }
+        }
+        let env = c.expect_event("system:connected").await?;
+        Ok((c, env))
+    }
+
+    /// Opens and sends CONNECT with this auth payload; returns the client and the reply.
+    pub async fn try_connect(
+        &self,
+        auth: Option<Value>,
+        opts: &OpenOptions,
+    ) -> Result<(WsClient, Result<Value, Value>), CheckFailure> {
+        let mut c = self.open_at(0, opts).await?;
+        let nsp = self.nsp().to_string();
+        let r = c.connect_ns(&nsp, auth).await?;
+        Ok((c, r))
+    }
+
+    /// An HTTP request against a target-relative or absolute URL.
+    pub async fn http(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Result<HttpResponse, CheckFailure> {
+        let full = if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_string()
+        } else {
+            format!("{}{}", self.target().trim_end_matches('/'), url)
+        };
+        Ok(http::request(&self.tr, method, &full, headers, body, self.step()).await?)
+    }
+
+    /// `POST /v1/publish` with a bearer token and a JSON body.
+    pub async fn publish(&self, token: &str, body: &Value) -> Result<HttpResponse, CheckFailure> {
+        let url = format!("{}/v1/publish", self.cfg.publish_url.trim_end_matches('/'));
+        let auth = format!("Bearer {token}");
+        Ok(http::request(
+            &self.tr,
+            "POST",
+            &url,
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            Some(Bytes::from(body.to_string())),
+            self.step(),
+        )
+        .await?)
+    }
+
+    /// Publishes with an unscoped-to-org publisher token and expects 202; returns the body.
+    pub async fn publish_ok(
+        &self,
+        room: &str,
+        ty: &str,
+        payload: Value,
+    ) -> Result<Value, CheckFailure> {
+        let token = self.minter.publisher(None)?;
+        let r = self
+            .publish(
+                &token,
+                &json!({ "room": room, "type": ty, "payload": payload }),
+            )
+            .await?;
+        if r.status != 202 {
+            return Err(CheckFailure::fail("publish was not accepted")
+                .expected("202")
+                .actual(format!("{} {}", r.status, r.text())));
+        }
+        r.json()
+            .ok_or_else(|| CheckFailure::fail("publish 202 body is not JSON").actual(r.text()))
+    }
+
+    /// Sleeps.
+    pub async fn sleep_ms(&self, ms: u64) {
+        self.tr.note(format!("wait {ms} ms"));
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+impl Ctx {
+    /// Starts a private instance of the spawned implementation with extra
+    /// environment (for checks that need another configuration or that stop
+    /// the process). Skips the check when the harness was not given `--spawn`.
+    pub async fn private_instance(
+        &self,
+        env: &[(&str, &str)],
+    ) -> Result<crate::spawn::Instance, CheckFailure> {
+        let Some(spec) = &self.cfg.spawn else {
+            return Err(CheckFailure::skip(
+                "needs a private instance with another configuration: run the harness with --spawn",
+            ));
+        };
+        let mut spec = spec.clone();
+        for (k, v) in env {
+            spec.env.retain(|(ek, _)| ek != k);
+            spec.env.push((k.to_string(), v.to_string()));
+        }
+        self.tr
+            .note(format!("spawn a private instance with {env:?}"));
+        crate::spawn::Instance::start(&spec)
+            .await
+            .map_err(|e| CheckFailure::fail(format!("the private instance did not start: {e}")))
+    }
+
+    /// A copy of this context whose first target is `base` (a private instance).
+    pub fn with_target(&self, base: &str) -> Ctx {
+        let mut cfg = (*self.cfg).clone();
+        cfg.targets = vec![base.to_string()];
+        cfg.publish_url = base.to_string();
+        Ctx {
+            cfg: Arc::new(cfg),
+            tr: self.tr.clone(),
+            minter: self.minter.clone(),
+            id: self.id,
+        }
+    }
+}
