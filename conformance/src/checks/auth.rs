@@ -1,6 +1,516 @@
-//! Checks of the AUTH group.
+//! Checks of the AUTH group: JWT at the Socket.IO CONNECT.
 
+use super::common::{accept, accept_claims, alg_ctx, claims, reject, reject_claims, reject_token, silence};
+use crate::check;
+use crate::client::OpenOptions;
+use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
+use crate::expect;
 use crate::runner::CheckDef;
+use crate::tokens::{self, now_secs, Alg};
+use serde_json::{json, Value};
+use std::time::Duration;
 
 /// The checks of this group.
-pub const CHECKS: &[CheckDef] = &[];
+pub const CHECKS: &[CheckDef] = &[
+    check!(id: "AUTH-1", Must, "Token from the CONNECT auth payload", auth_1),
+    check!(id: "AUTH-2", Must, feature: "bearer-header", "Token from the Authorization Bearer header", auth_2),
+    check!(id: "AUTH-3", Must, feature: "cookie-auth", "Token from the accessToken cookie", auth_3),
+    check!(id: "AUTH-4", Must, feature: "query-auth", "Token from the token query parameter", auth_4),
+    check!(id: "AUTH-5", Must, "Token sources are tried in a fixed order", auth_5),
+    check!(id: "AUTH-6", Must, feature: "bearer-header", "An invalid auth.token does not fall back to the header", auth_6),
+    check!(id: "AUTH-7", Must, "A non-Bearer Authorization header is ignored", auth_7),
+    check!(id: "AUTH-8", Must, "No token fails with missing_token", auth_8),
+    check!(id: "AUTH-9", Must, "A non-string token fails with invalid_token", auth_9),
+    check!(id: "AUTH-10", Must, "A token that is not a compact JWS fails with invalid_token", auth_10),
+    check!(id: "AUTH-11", Must, "A bad signature fails with invalid_token", auth_11),
+    check!(id: "AUTH-12", Must, "HS256 tokens are verified with the shared secret", auth_12),
+    check!(id: "AUTH-13", Must, feature: "rs256", "RS256 tokens are verified with a PEM public key", auth_13),
+    check!(id: "AUTH-14", Must, feature: "es256", "ES256 tokens are verified with a PEM public key", auth_14),
+    check!(id: "AUTH-15", Must, "alg none is rejected", auth_15),
+    check!(id: "AUTH-16", Must, "Algorithms not configured are rejected", auth_16),
+    check!(id: "AUTH-17", Must, feature: "rs256", "Algorithm confusion is rejected", auth_17),
+    check!(id: "AUTH-18", Must, "The user id comes from userId", auth_18),
+    check!(id: "AUTH-19", Must, "Without userId the user id comes from sub", auth_19),
+    check!(id: "AUTH-20", Must, "An invalid userId fails without falling back to sub", auth_20),
+    check!(id: "AUTH-21", Must, "No user id fails with invalid_claims", auth_21),
+    check!(id: "AUTH-22", Must, "organizationId is required", auth_22),
+    check!(id: "AUTH-23", Must, "User and organization ids follow the id grammar", auth_23),
+    check!(id: "AUTH-24", Must, "Numeric ids are rejected", auth_24),
+    check!(id: "AUTH-25", Must, "role and email are optional strings", auth_25),
+    check!(id: "AUTH-26", Must, "A missing or non-numeric exp fails with invalid_claims", auth_26),
+    check!(id: "AUTH-27", Must, "An expired token fails with token_expired", auth_27),
+    check!(id: "AUTH-28", Must, "A future nbf fails with invalid_token", auth_28),
+    check!(id: "AUTH-29", Must, "iss is checked when configured", auth_29),
+    check!(id: "AUTH-30", Must, "aud is checked when configured", auth_30),
+    check!(id: "AUTH-31", Must, "Leeway is configurable and 0 by default", auth_31),
+    check!(id: "AUTH-32", Must, "Auth failures have exactly one CONNECT_ERROR shape", auth_32),
+    check!(id: "AUTH-33", Must, "A failed CONNECT joins nothing and delivers nothing", auth_33),
+    check!(id: "AUTH-34", May, "The connection stays open for a retry CONNECT", auth_34),
+    check!(id: "AUTH-35", Must, "No namespace connected within connectTimeout closes the connection", auth_35),
+];
+
+fn header(name: &str, value: String) -> OpenOptions {
+    OpenOptions { query: None, headers: vec![(name.to_string(), value)] }
+}
+
+async fn auth_1(ctx: Ctx) -> CheckResult {
+    let (_, user, c) = claims(&ctx);
+    let t = ctx.minter.sign(&c)?;
+    let (cl, p) = accept(&ctx, Some(json!({ "token": t, "extra": "ignored" })), &OpenOptions::default()).await?;
+    cl.close().await;
+    ensure_json("system:connected names the token's user", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+}
+
+async fn auth_2(ctx: Ctx) -> CheckResult {
+    let (_, user, c) = claims(&ctx);
+    let t = ctx.minter.sign(&c)?;
+    let (cl, p) = accept(&ctx, None, &header("authorization", format!("Bearer {t}"))).await?;
+    cl.close().await;
+    ensure_json("the header's user is connected", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+}
+
+/// A token source that must be off by default and on once `env=true`.
+async fn optional_source(ctx: Ctx, env: &str, opts_for: fn(&str) -> OpenOptions) -> CheckResult {
+    let (_, user, c) = claims(&ctx);
+    let t = ctx.minter.sign(&c)?;
+    if ctx.cfg.spawn.is_none() {
+        // the operator enabled the source on the target
+        let (cl, p) = accept(&ctx, None, &opts_for(&t)).await?;
+        cl.close().await;
+        return ensure_json("the source's user is connected", &json!(user), p.get("userId").unwrap_or(&Value::Null));
+    }
+    // spawned with defaults: the source must be off
+    reject(&ctx, None, &opts_for(&t), "missing_token").await.map_err(|e| CheckFailure {
+        message: format!("the source must be off by default: {}", e.message),
+        ..e
+    })?;
+    let inst = ctx.private_instance(&[(env, "true")]).await?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = accept(&pctx, None, &opts_for(&t)).await;
+    inst.stop().await;
+    let (cl, p) = r?;
+    cl.close().await;
+    ensure_json("the source's user is connected", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+}
+
+async fn auth_3(ctx: Ctx) -> CheckResult {
+    optional_source(ctx, "ROOMCAST_AUTH_COOKIE", |t| header("cookie", format!("theme=dark; accessToken={t}"))).await
+}
+
+async fn auth_4(ctx: Ctx) -> CheckResult {
+    optional_source(ctx, "ROOMCAST_AUTH_QUERY", |t| OpenOptions { query: Some(format!("token={t}")), headers: vec![] }).await
+}
+
+async fn auth_5(ctx: Ctx) -> CheckResult {
+    // auth.token first: with every other source carrying another user's valid token
+    let (org, user_a, ca) = claims(&ctx);
+    let ta = ctx.minter.sign(&ca)?;
+    let tb = ctx.minter.client(&org, &ctx.uniq("other"))?;
+    let mut opts = OpenOptions::default();
+    if ctx.has_feature("bearer-header") {
+        opts.headers.push(("authorization".into(), format!("Bearer {tb}")));
+    }
+    if ctx.has_feature("cookie-auth") {
+        opts.headers.push(("cookie".into(), format!("accessToken={tb}")));
+    }
+    if ctx.has_feature("query-auth") {
+        opts.query = Some(format!("token={tb}"));
+    }
+    let (cl, p) = accept(&ctx, Some(json!({ "token": ta })), &opts).await?;
+    cl.close().await;
+    ensure_json("auth.token wins over every other source", &json!(user_a), p.get("userId").unwrap_or(&Value::Null))?;
+    // then the header over cookie and query
+    if ctx.has_feature("bearer-header") && (ctx.has_feature("cookie-auth") || ctx.has_feature("query-auth")) {
+        let mut opts = opts.clone();
+        opts.headers.retain(|(k, _)| k != "authorization");
+        opts.headers.push(("authorization".into(), format!("Bearer {ta}")));
+        let (cl, p) = accept(&ctx, None, &opts).await?;
+        cl.close().await;
+        ensure_json("the Bearer header wins over cookie and query", &json!(user_a), p.get("userId").unwrap_or(&Value::Null))?;
+    }
+    Ok(())
+}
+
+async fn auth_6(ctx: Ctx) -> CheckResult {
+    let (_, _, c) = claims(&ctx);
+    let good = ctx.minter.sign(&c)?;
+    let bad = tokens::tamper(&good);
+    reject(&ctx, Some(json!({ "token": bad })), &header("authorization", format!("Bearer {good}")), "invalid_token").await
+}
+
+async fn auth_7(ctx: Ctx) -> CheckResult {
+    let (_, _, c) = claims(&ctx);
+    let good = ctx.minter.sign(&c)?;
+    reject(&ctx, None, &header("authorization", format!("Basic {good}")), "missing_token").await?;
+    reject(&ctx, None, &header("authorization", "Basic dXNlcjpwYXNz".into()), "missing_token").await
+}
+
+async fn auth_8(ctx: Ctx) -> CheckResult {
+    reject(&ctx, None, &OpenOptions::default(), "missing_token").await?;
+    reject(&ctx, Some(json!({})), &OpenOptions::default(), "missing_token").await?;
+    reject(&ctx, Some(json!({ "token": "" })), &OpenOptions::default(), "missing_token").await
+}
+
+async fn auth_9(ctx: Ctx) -> CheckResult {
+    for t in [json!(42), json!({ "jwt": "x" }), Value::Null] {
+        reject(&ctx, Some(json!({ "token": t })), &OpenOptions::default(), "invalid_token").await?;
+    }
+    Ok(())
+}
+
+async fn auth_10(ctx: Ctx) -> CheckResult {
+    for t in ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30", "..."] {
+        reject_token(&ctx, t, "invalid_token").await?;
+    }
+    Ok(())
+}
+
+async fn auth_11(ctx: Ctx) -> CheckResult {
+    let (_, _, c) = claims(&ctx);
+    let good = ctx.minter.sign(&c)?;
+    reject_token(&ctx, &tokens::tamper(&good), "invalid_token").await?;
+    let wrong = tokens::sign_hmac(jsonwebtoken::Algorithm::HS256, b"not-the-configured-secret-0123456789", &c)?;
+    reject_token(&ctx, &wrong, "invalid_token").await?;
+    // claims swapped under a valid signature
+    let (_, _, other) = claims(&ctx);
+    reject_token(&ctx, &tokens::swap_claims(&good, &other), "invalid_token").await
+}
+
+async fn auth_12(ctx: Ctx) -> CheckResult {
+    if !ctx.minter.has(Alg::Hs256) {
+        return Err(CheckFailure::skip("no HS256 secret given (--jwt-secret)"));
+    }
+    let (_, user, c) = claims(&ctx);
+    let t = ctx.minter.sign_with(Alg::Hs256, &c)?;
+    let (cl, p) = accept(&ctx, Some(json!({ "token": t })), &OpenOptions::default()).await?;
+    cl.close().await;
+    ensure_json("HS256 token accepted", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+}
+
+async fn alg_accepted(ctx: Ctx, alg: Alg) -> CheckResult {
+    let (actx, inst) = alg_ctx(&ctx, alg).await?;
+    let (_, user, c) = claims(&actx);
+    let t = actx.minter.sign_with(alg, &c)?;
+    let r = accept(&actx, Some(json!({ "token": t })), &OpenOptions::default()).await;
+    if let Some(i) = inst {
+        i.stop().await;
+    }
+    let (cl, p) = r?;
+    cl.close().await;
+    ensure_json(&format!("{} token accepted", alg.as_str()), &json!(user), p.get("userId").unwrap_or(&Value::Null))
+}
+
+async fn auth_13(ctx: Ctx) -> CheckResult {
+    alg_accepted(ctx, Alg::Rs256).await
+}
+
+async fn auth_14(ctx: Ctx) -> CheckResult {
+    alg_accepted(ctx, Alg::Es256).await
+}
+
+async fn auth_15(ctx: Ctx) -> CheckResult {
+    let (_, _, c) = claims(&ctx);
+    let none = tokens::alg_none(&c);
+    reject_token(&ctx, &none, "invalid_token").await?;
+    // with a signature part, and with other spellings
+    let good = ctx.minter.sign(&c)?;
+    let sig = good.rsplit('.').next().unwrap_or("");
+    reject_token(&ctx, &format!("{none}{sig}"), "invalid_token").await?;
+    use base64::Engine as _;
+    let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"None","typ":"JWT"}"#);
+    let body = none.split('.').nth(1).unwrap_or("");
+    reject_token(&ctx, &format!("{h}.{body}."), "invalid_token").await
+}
+
+async fn auth_16(ctx: Ctx) -> CheckResult {
+    let Some(secret) = ctx.minter.keys().hs256_secret.clone() else {
+        return Err(CheckFailure::skip("needs the HS256 secret to sign an HS512/HS384 token with it"));
+    };
+    let (_, _, c) = claims(&ctx);
+    for alg in [jsonwebtoken::Algorithm::HS512, jsonwebtoken::Algorithm::HS384] {
+        let t = tokens::sign_hmac(alg, &secret, &c)?;
+        reject_token(&ctx, &t, "invalid_token").await?;
+    }
+    // an asymmetric algorithm that is not configured on the main target
+    if !ctx.has_feature("rs256") {
+        if let Some((_, _)) = ctx.minter.keys().rs256.clone() {
+            let t = ctx.minter.sign_with(Alg::Rs256, &c)?;
+            reject_token(&ctx, &t, "invalid_token").await?;
+        }
+    }
+    Ok(())
+}
+
+async fn auth_17(ctx: Ctx) -> CheckResult {
+    let public = ctx.minter.keys().rs256.as_ref().and_then(|(_, p)| p.clone());
+    let Some(public) = public else {
+        return Err(CheckFailure::skip("needs the RS256 public key (--jwt-public-key or --extra-key RS256:PRIV:PUB)"));
+    };
+    let (actx, inst) = alg_ctx(&ctx, Alg::Rs256).await?;
+    let (_, _, c) = claims(&actx);
+    let r = async {
+        let forged = tokens::hs256_with_secret(&public, &c)?;
+        reject_token(&actx, &forged, "invalid_token").await?;
+        // also with the PEM's trailing newline stripped, as some libraries normalise it
+        let trimmed: Vec<u8> = String::from_utf8_lossy(&public).trim_end().as_bytes().to_vec();
+        let forged = tokens::hs256_with_secret(&trimmed, &c)?;
+        reject_token(&actx, &forged, "invalid_token").await
+    }
+    .await;
+    if let Some(i) = inst {
+        i.stop().await;
+    }
+    r
+}
+
+async fn auth_18(ctx: Ctx) -> CheckResult {
+    let (_, user, mut c) = claims(&ctx);
+    c.insert("sub".into(), json!(ctx.uniq("sub")));
+    let p = accept_claims(&ctx, &c).await?;
+    ensure_json("user id is userId, not sub", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+}
+
+async fn auth_19(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.remove("userId");
+    let sub = ctx.uniq("sub");
+    c.insert("sub".into(), json!(sub));
+    let p = accept_claims(&ctx, &c).await?;
+    ensure_json("user id is sub", &json!(sub), p.get("userId").unwrap_or(&Value::Null))
+}
+
+async fn auth_20(ctx: Ctx) -> CheckResult {
+    for bad in [json!("bad id"), json!("a:b"), json!(42), json!("")] {
+        let (_, _, mut c) = claims(&ctx);
+        c.insert("userId".into(), bad);
+        c.insert("sub".into(), json!(ctx.uniq("sub")));
+        reject_claims(&ctx, &c, "invalid_claims").await?;
+    }
+    Ok(())
+}
+
+async fn auth_21(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.remove("userId");
+    reject_claims(&ctx, &c, "invalid_claims").await?;
+    c.insert("sub".into(), json!("not valid:sub"));
+    reject_claims(&ctx, &c, "invalid_claims").await
+}
+
+async fn auth_22(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.remove("organizationId");
+    reject_claims(&ctx, &c, "invalid_claims").await
+}
+
+async fn auth_23(ctx: Ctx) -> CheckResult {
+    let long = "a".repeat(65);
+    for (k, v) in [
+        ("organizationId", "acme:evil"),
+        ("organizationId", ""),
+        ("organizationId", "org with space"),
+        ("organizationId", long.as_str()),
+        ("userId", long.as_str()),
+        ("userId", "u/1"),
+    ] {
+        let (_, _, mut c) = claims(&ctx);
+        c.insert(k.into(), json!(v));
+        reject_claims(&ctx, &c, "invalid_claims").await?;
+    }
+    // the longest valid ids are accepted
+    let (_, _, mut c) = claims(&ctx);
+    let max_org = format!("{}{}", ctx.uniq("o"), "x".repeat(64)).chars().take(64).collect::<String>();
+    c.insert("organizationId".into(), json!(max_org));
+    accept_claims(&ctx, &c).await.map(|_| ())
+}
+
+async fn auth_24(ctx: Ctx) -> CheckResult {
+    for (k, v) in [("userId", json!(42)), ("organizationId", json!(7))] {
+        let (_, _, mut c) = claims(&ctx);
+        c.insert(k.into(), v);
+        reject_claims(&ctx, &c, "invalid_claims").await?;
+    }
+    Ok(())
+}
+
+async fn auth_25(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.insert("role".into(), json!("operator"));
+    c.insert("email".into(), json!("u1@example.com"));
+    let p = accept_claims(&ctx, &c).await?;
+    ensure(p.get("email").is_none(), "email is echoed in system:connected", "no email key", &p)?;
+    for (k, v) in [("role", json!(5)), ("email", json!(true)), ("role", json!(["admin"]))] {
+        let (_, _, mut c) = claims(&ctx);
+        c.insert(k.into(), v);
+        reject_claims(&ctx, &c, "invalid_claims").await?;
+    }
+    Ok(())
+}
+
+async fn auth_26(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.remove("exp");
+    reject_claims(&ctx, &c, "invalid_claims").await?;
+    c.insert("exp".into(), json!((now_secs() + 600).to_string()));
+    reject_claims(&ctx, &c, "invalid_claims").await
+}
+
+async fn auth_27(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.insert("exp".into(), json!(now_secs() - 60));
+    reject_claims(&ctx, &c, "token_expired").await
+}
+
+async fn auth_28(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.insert("nbf".into(), json!(now_secs() + 3600));
+    reject_claims(&ctx, &c, "invalid_token").await?;
+    c.insert("nbf".into(), json!("soon"));
+    reject_claims(&ctx, &c, "invalid_claims").await?;
+    // a past nbf is fine
+    c.insert("nbf".into(), json!(now_secs() - 10));
+    accept_claims(&ctx, &c).await.map(|_| ())
+}
+
+/// Checks `claim` against a private instance configured with `env=value`;
+/// the unconfigured half runs on the main target.
+async fn configured_claim(ctx: Ctx, claim: &str, env: &str) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.insert(claim.into(), json!("anything-goes"));
+    accept_claims(&ctx, &c).await.map_err(|e| CheckFailure {
+        message: format!("unconfigured, {claim} must be ignored: {}", e.message),
+        ..e
+    })?;
+    let want = ctx.uniq(claim);
+    let inst = ctx.private_instance(&[(env, &want)]).await.map_err(|e| CheckFailure {
+        message: format!("the unconfigured half passed; {}", e.message),
+        ..e
+    })?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        let (_, _, mut c) = claims(&pctx);
+        reject_claims(&pctx, &c, "invalid_claims").await?;
+        c.insert(claim.into(), json!("someone-else"));
+        reject_claims(&pctx, &c, "invalid_claims").await?;
+        c.insert(claim.into(), json!(want));
+        accept_claims(&pctx, &c).await?;
+        if claim == "aud" {
+            c.insert(claim.into(), json!(["other", want]));
+            accept_claims(&pctx, &c).await?;
+            c.insert(claim.into(), json!(["other", "more"]));
+            reject_claims(&pctx, &c, "invalid_claims").await?;
+        }
+        Ok(())
+    }
+    .await;
+    inst.stop().await;
+    r
+}
+
+async fn auth_29(ctx: Ctx) -> CheckResult {
+    configured_claim(ctx, "iss", "JWT_ISSUER").await
+}
+
+async fn auth_30(ctx: Ctx) -> CheckResult {
+    configured_claim(ctx, "aud", "JWT_AUDIENCE").await
+}
+
+async fn auth_31(ctx: Ctx) -> CheckResult {
+    let (_, _, mut c) = claims(&ctx);
+    c.insert("exp".into(), json!(now_secs() - 1));
+    reject_claims(&ctx, &c, "token_expired")
+        .await
+        .map_err(|e| CheckFailure {
+            message: format!("with the default leeway 0, exp one second ago: {}", e.message),
+            ..e
+        })?;
+    let inst = ctx.private_instance(&[("JWT_LEEWAY_SECS", "30")]).await.map_err(|e| CheckFailure {
+        message: format!("the default-leeway half passed; {}", e.message),
+        ..e
+    })?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        let (_, _, mut c) = claims(&pctx);
+        c.insert("exp".into(), json!(now_secs() - 5));
+        accept_claims(&pctx, &c).await?;
+        c.insert("exp".into(), json!(now_secs() - 60));
+        reject_claims(&pctx, &c, "token_expired").await?;
+        c.insert("exp".into(), json!(now_secs() + 600));
+        c.insert("nbf".into(), json!(now_secs() + 10));
+        accept_claims(&pctx, &c).await.map(|_| ())
+    }
+    .await;
+    inst.stop().await;
+    r
+}
+
+async fn auth_32(ctx: Ctx) -> CheckResult {
+    reject(&ctx, Some(json!({})), &OpenOptions::default(), "missing_token").await?;
+    let (_, _, mut c) = claims(&ctx);
+    c.insert("exp".into(), json!(now_secs() - 60));
+    reject_claims(&ctx, &c, "token_expired").await?;
+    // a bad signature on an expired token: claims are examined only after the signature
+    let expired = ctx.minter.sign(&c)?;
+    reject_token(&ctx, &tokens::tamper(&expired), "invalid_token").await?;
+    reject_token(&ctx, &tokens::alg_none(&c), "invalid_token").await?;
+    let (_, _, mut c) = claims(&ctx);
+    c.remove("organizationId");
+    reject_claims(&ctx, &c, "invalid_claims").await?;
+    // the CONNECT_ERROR is on the profile namespace (checked by connect_ns) and validates (checked by reject)
+    Ok(())
+}
+
+async fn auth_33(ctx: Ctx) -> CheckResult {
+    let (org, user, mut c) = claims(&ctx);
+    c.insert("exp".into(), json!(now_secs() - 60));
+    let t = ctx.minter.sign(&c)?;
+    let (mut cl, reply) = ctx.try_connect(Some(json!({ "token": t })), &OpenOptions::default()).await?;
+    expect::connect_error(&reply, "token_expired")?;
+    ctx.publish_ok(&format!("org:{org}"), "test:afterRejected", json!(1)).await?;
+    ctx.publish_ok(&format!("org:{org}:user:{user}"), "test:afterRejected", json!(2)).await?;
+    let r = silence(&mut cl, 700, "after a CONNECT_ERROR").await;
+    cl.close().await;
+    r
+}
+
+async fn auth_34(ctx: Ctx) -> CheckResult {
+    let (mut cl, reply) = ctx.try_connect(None, &OpenOptions::default()).await?;
+    expect::connect_error(&reply, "missing_token")?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if cl.is_closed() {
+        ctx.tr.note("the connection was closed after the CONNECT_ERROR (allowed)");
+        return Ok(());
+    }
+    let t = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
+    let nsp = ctx.nsp().to_string();
+    match cl.connect_ns(&nsp, Some(json!({ "token": t }))).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(CheckFailure::fail("retry CONNECT with a valid token refused").actual(e)),
+        Err(crate::client::ClientError::Closed(..)) => {
+            ctx.tr.note("closed before the retry (allowed)");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    cl.expect_event("system:connected").await?;
+    cl.close().await;
+    Ok(())
+}
+
+async fn auth_35(ctx: Ctx) -> CheckResult {
+    let inst = ctx.private_instance(&[("ROOMCAST_CONNECT_TIMEOUT_MS", "500")]).await?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        let mut cl = pctx.open().await?;
+        let (seen, _) = cl.wait_closed(Duration::from_millis(3000)).await.map_err(|e| {
+            CheckFailure::fail("the connection stayed open past connectTimeout")
+                .expected("closed within ~500 ms (ROOMCAST_CONNECT_TIMEOUT_MS=500)")
+                .actual(e)
+        })?;
+        let _ = seen;
+        Ok(())
+    }
+    .await;
+    inst.stop().await;
+    r
+}

@@ -6,6 +6,7 @@
 use crate::runner::CheckDef;
 
 pub mod auth;
+pub mod common;
 pub mod env;
 pub mod life;
 pub mod lim;

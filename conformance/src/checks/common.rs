@@ -1,0 +1,115 @@
+//! Helpers shared by the check groups.
+
+use crate::client::{OpenOptions, WsClient};
+use crate::ctx::{CheckFailure, CheckResult, Ctx};
+use crate::expect;
+use crate::spawn::Instance;
+use crate::tokens::{self, Alg};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+/// Valid client claims for a fresh organization and user of this check.
+pub fn claims(ctx: &Ctx) -> (String, String, Map<String, Value>) {
+    let org = ctx.uniq("org");
+    let user = ctx.uniq("u");
+    let c = tokens::client_claims(&org, &user);
+    (org, user, c)
+}
+
+/// Connect with this auth payload on a fresh connection and expect CONNECT_ERROR with `reason`.
+pub async fn reject(ctx: &Ctx, auth: Option<Value>, opts: &OpenOptions, reason: &str) -> CheckResult {
+    let (c, reply) = ctx.try_connect(auth, opts).await?;
+    c.close().await;
+    expect::connect_error(&reply, reason)
+}
+
+/// Connect with `{"token": token}` and expect CONNECT_ERROR with `reason`.
+pub async fn reject_token(ctx: &Ctx, token: &str, reason: &str) -> CheckResult {
+    reject(ctx, Some(json!({ "token": token })), &OpenOptions::default(), reason).await
+}
+
+/// Signs `claims` with the primary algorithm and expects `reason`.
+pub async fn reject_claims(ctx: &Ctx, claims: &Map<String, Value>, reason: &str) -> CheckResult {
+    let t = ctx.minter.sign(claims)?;
+    reject_token(ctx, &t, reason).await
+}
+
+/// Connects with the token (or none) and these options; expects success and a
+/// valid `system:connected`; returns the client and its payload.
+pub async fn accept(ctx: &Ctx, auth: Option<Value>, opts: &OpenOptions) -> Result<(WsClient, Value), CheckFailure> {
+    let (mut c, reply) = ctx.try_connect(auth, opts).await?;
+    if let Err(e) = reply {
+        return Err(CheckFailure::fail("the CONNECT was refused").expected("a CONNECT reply").actual(format!("CONNECT_ERROR {e}")));
+    }
+    let env = c.expect_event("system:connected").await?;
+    expect::schema("system-connected.json", "system:connected", &env)?;
+    let payload = env.get("payload").cloned().unwrap_or(Value::Null);
+    Ok((c, payload))
+}
+
+/// Signs `claims` and expects the CONNECT to succeed; returns the payload of `system:connected`.
+pub async fn accept_claims(ctx: &Ctx, claims: &Map<String, Value>) -> Result<Value, CheckFailure> {
+    let t = ctx.minter.sign(claims)?;
+    let (c, p) = accept(ctx, Some(json!({ "token": t })), &OpenOptions::default()).await?;
+    c.close().await;
+    Ok(p)
+}
+
+/// Writes bytes to a fresh file in the temp directory (for keys handed to private instances).
+pub fn temp_file(name: &str, bytes: &[u8]) -> Result<std::path::PathBuf, CheckFailure> {
+    let dir = std::env::temp_dir().join(format!("roomcast-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| CheckFailure::fail(format!("temp dir: {e}")))?;
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).map_err(|e| CheckFailure::fail(format!("temp file: {e}")))?;
+    Ok(p)
+}
+
+/// A context in which tokens of `alg` are verified: the target itself when
+/// not spawning, or a private instance configured with the public key.
+pub async fn alg_ctx(ctx: &Ctx, alg: Alg) -> Result<(Ctx, Option<Instance>), CheckFailure> {
+    let pair = match alg {
+        Alg::Rs256 => ctx.minter.keys().rs256.clone(),
+        Alg::Es256 => ctx.minter.keys().es256.clone(),
+        Alg::Hs256 => None,
+    };
+    let Some((_, public)) = pair else {
+        return Err(CheckFailure::skip(format!(
+            "no {} private key: give --jwt-private-key FILE --jwt-alg {0} or --extra-key {0}:PRIV:PUB",
+            alg.as_str()
+        )));
+    };
+    if ctx.cfg.spawn.is_none() {
+        return Ok((ctx.clone(), None));
+    }
+    let Some(public) = public else {
+        return Err(CheckFailure::skip(format!("spawn mode needs the {} public key (PRIV:PUB) to configure the instance", alg.as_str())));
+    };
+    let path = temp_file(&format!("{}-{}.pem", alg.as_str(), ctx.uniq("k")), &public)?;
+    let algs = format!("HS256,{}", alg.as_str());
+    let inst = ctx
+        .private_instance(&[("JWT_PUBLIC_KEY_FILE", &path.to_string_lossy()), ("JWT_ALGORITHMS", &algs)])
+        .await?;
+    Ok((ctx.with_target(&inst.base), Some(inst)))
+}
+
+/// Expects nothing but heartbeats on `c` for `ms` milliseconds.
+pub async fn silence(c: &mut WsClient, ms: u64, what: &str) -> CheckResult {
+    match c.expect_silence(Duration::from_millis(ms)).await {
+        Ok(()) => Ok(()),
+        Err(i) => Err(CheckFailure::fail(format!("{what}: something arrived"))
+            .expected(format!("nothing within {ms} ms"))
+            .actual(format!("{i:?}"))),
+    }
+}
+
+/// Subscribes with an ack and expects the ok ack for `room`.
+pub async fn subscribe(c: &mut WsClient, kind: &str, id: &str, room: &str) -> CheckResult {
+    let args = c.emit_ack(&format!("subscribe:{kind}"), vec![json!(id)]).await?;
+    expect::ack_ok(&args, room)
+}
+
+/// Receives the next event, checks it strictly as an envelope of `ty` and returns it.
+pub async fn recv_envelope(c: &mut WsClient, ty: &str) -> Result<expect::Env, CheckFailure> {
+    let v = c.expect_event(ty).await?;
+    expect::envelope(&v, Some(ty))
+}
