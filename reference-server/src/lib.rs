@@ -1,1 +1,28 @@
-//! placeholder
+//! Roomcast v1 reference server: authenticated, multi-tenant real-time messaging on
+//! Socket.IO v5 / Engine.IO v4, built on hyper 1.x and tokio-tungstenite, driving the
+//! sans-io `protocol` crate.
+//!
+//! ```text
+//!   TCP ─ hyper http1 ─┬─ /socket.io/ ── engine (WS | polling) ── driver ── session/rules/auth
+//!                      ├─ POST /v1/publish ── auth ── hub ──(one shared frame)──▶ outboxes
+//!                      └─ /healthz /readyz /metrics
+//! ```
+//!
+//! The rules are sans-io modules ([`session`], [`rules`], [`auth`]) tested without
+//! sockets; [`Server`] is the I/O shell. Start one in-process with
+//! [`Server::bind`] and [`Server::run_until`].
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+mod driver;
+mod engine;
+pub mod hub;
+pub mod metrics;
+mod publish;
+pub mod rules;
+mod server;
+pub mod session;
+
+pub use config::{Args, Config, ConfigError};
+pub use server::{Server, ServerError};

@@ -1,0 +1,400 @@
+//! Engine.IO v4 sessions and their transports: WebSocket (direct, or upgraded from
+//! polling with the probe exchange) and HTTP long-polling.
+//!
+//! ```text
+//!  transport reader ──Inbound──▶ driver task (Socket.IO + Roomcast rules, timers)
+//!                                   │ pushes frames
+//!  hub (publish) ──shared frame──▶ Outbox: bounded mpsc ──▶ writer (WS task or polling GET)
+//! ```
+//! Each session has one bounded outbound queue. The WebSocket writer drains everything
+//! queued (`recv_many`), `feed`s it and flushes once; a polling GET returns everything
+//! queued as one payload. A full queue kills the session (slow consumer).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use protocol::engineio::{self, OpenPacket};
+use tokio::sync::{mpsc, watch, Mutex};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::auth::HandshakeTokens;
+use crate::hub::{CloseReason, Frame, Outbox};
+use crate::server::Shared;
+
+/// The WebSocket stream over a hyper upgrade.
+pub(crate) type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// What the session serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionKind {
+    /// Socket.IO (the profile, or compliance namespaces).
+    SocketIo,
+    /// Raw Engine.IO echo (compliance mode, `/engine.io/`).
+    EngineEcho,
+}
+
+/// Which transport currently carries the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportState {
+    /// HTTP long-polling.
+    Polling,
+    /// A WebSocket answered the probe; pending polls get a noop.
+    Upgrading,
+    /// WebSocket (direct or upgraded).
+    Websocket,
+}
+
+/// Input to the driver task.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// One Engine.IO packet from the client.
+    Packet(engineio::Packet),
+    /// The transport ended.
+    Closed(CloseReason),
+}
+
+/// One Engine.IO session.
+pub(crate) struct EngineSession {
+    /// Engine.IO session id.
+    pub sid: Arc<str>,
+    /// The outbound queue and kill switch.
+    pub outbox: Arc<Outbox>,
+    /// The queue's receiving end, held by the active writer.
+    pub rx: Arc<Mutex<mpsc::Receiver<Frame>>>,
+    /// Packets to the driver.
+    pub inbound: mpsc::Sender<Inbound>,
+    /// The current transport.
+    pub transport: watch::Sender<TransportState>,
+}
+
+/// A random 20-character base64url id (15 random bytes).
+pub(crate) fn random_id() -> String {
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The open packet text for a session.
+pub(crate) fn open_packet(shared: &Shared, sid: &str, upgrades: bool) -> String {
+    let c = &shared.config;
+    engineio::Packet::Open(OpenPacket {
+        sid: sid.to_owned(),
+        upgrades: if upgrades {
+            vec!["websocket".to_owned()]
+        } else {
+            Vec::new()
+        },
+        ping_interval: u64::try_from(c.ping_interval.as_millis()).unwrap_or(u64::MAX),
+        ping_timeout: u64::try_from(c.ping_timeout.as_millis()).unwrap_or(u64::MAX),
+        max_payload: c.max_payload as u64,
+    })
+    .encode_text()
+}
+
+/// Creates and registers a session and spawns its driver.
+pub(crate) fn new_session(
+    shared: &Arc<Shared>,
+    kind: SessionKind,
+    tokens: HandshakeTokens,
+    transport: TransportState,
+) -> Arc<EngineSession> {
+    let id = shared.next_id();
+    // Headroom above the configured queue for control frames (open, acks, pings).
+    let (outbox, rx) = Outbox::new(id, shared.config.outbound_queue + 16);
+    let (inbound, inbound_rx) = mpsc::channel(64);
+    let (transport, _) = watch::channel(transport);
+    let session = Arc::new(EngineSession {
+        sid: random_id().into(),
+        outbox,
+        rx: Arc::new(Mutex::new(rx)),
+        inbound,
+        transport,
+    });
+    shared.register(&session);
+    let driver = crate::driver::Driver::new(Arc::clone(shared), Arc::clone(&session), kind, tokens);
+    tokio::spawn(driver.run(inbound_rx));
+    session
+}
+
+/// The WebSocket configuration: `maxPayload` bounds a frame and a message (close 1009
+/// above it); small read buffers keep idle connections cheap.
+pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_payload))
+        .max_frame_size(Some(max_payload))
+        .read_buffer_size(4096)
+        .write_buffer_size(64 * 1024)
+}
+
+/// Serves a direct WebSocket connection: open packet, then reader and writer.
+pub(crate) async fn serve_direct_ws(
+    shared: Arc<Shared>,
+    ws: Ws,
+    kind: SessionKind,
+    tokens: HandshakeTokens,
+) {
+    let session = new_session(&shared, kind, tokens, TransportState::Websocket);
+    let open = open_packet(&shared, &session.sid, false);
+    let _ = session.outbox.push(Frame::Text(open.into()));
+    let guard = Arc::clone(&session.rx).lock_owned().await;
+    run_ws(session, ws, guard).await;
+}
+
+/// Serves a WebSocket that upgrades an existing polling session: `2probe` → `3probe`,
+/// pending polls answered `6`, then `5` switches the session to this socket.
+pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<EngineSession>) {
+    let (mut sink, mut stream) = ws.split();
+    let wait = shared.config.ping_interval + shared.config.ping_timeout;
+    let first = tokio::time::timeout(wait, stream.next()).await;
+    match first {
+        Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2probe" => {}
+        _ => {
+            let _ = sink.close().await;
+            return;
+        }
+    }
+    if sink.send(Message::Text("3probe".into())).await.is_err() {
+        return;
+    }
+    session.transport.send_replace(TransportState::Upgrading);
+    let upgrade = tokio::time::timeout(wait, stream.next()).await;
+    match upgrade {
+        Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "5" => {}
+        _ => {
+            session.transport.send_replace(TransportState::Polling);
+            let _ = sink.close().await;
+            return;
+        }
+    }
+    // The pending GET (if any) has been answered with a noop and released the queue.
+    let guard = Arc::clone(&session.rx).lock_owned().await;
+    session.transport.send_replace(TransportState::Websocket);
+    let ws = match sink.reunite(stream) {
+        Ok(ws) => ws,
+        Err(_) => return,
+    };
+    run_ws(session, ws, guard).await;
+}
+
+/// Runs reader and writer of a WebSocket-carried session until it ends.
+async fn run_ws(
+    session: Arc<EngineSession>,
+    ws: Ws,
+    rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
+) {
+    let (sink, stream) = ws.split();
+    let writer = tokio::spawn(ws_writer(sink, rx, Arc::clone(&session.outbox)));
+    ws_reader(stream, Arc::clone(&session)).await;
+    session.outbox.kill(CloseReason::TransportClose);
+    let _ = writer.await;
+}
+
+async fn ws_reader(mut stream: futures_util::stream::SplitStream<Ws>, session: Arc<EngineSession>) {
+    let mut kill = session.outbox.subscribe_kill();
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = crate::hub::wait_killed(&mut kill) => return,
+            m = stream.next() => m,
+        };
+        let inbound = match msg {
+            None => Inbound::Closed(CloseReason::TransportClose),
+            Some(Ok(Message::Text(t))) => match engineio::Packet::decode_text(t.as_str()) {
+                Ok(p) => Inbound::Packet(p),
+                Err(_) => Inbound::Closed(CloseReason::ParseError),
+            },
+            Some(Ok(Message::Binary(b))) => Inbound::Packet(engineio::Packet::decode_ws_binary(b)),
+            Some(Ok(Message::Close(_))) => Inbound::Closed(CloseReason::TransportClose),
+            Some(Ok(_)) => continue,
+            Some(Err(WsError::Capacity(_))) => Inbound::Closed(CloseReason::PayloadTooLarge),
+            Some(Err(WsError::Protocol(_))) => Inbound::Closed(CloseReason::ParseError),
+            Some(Err(_)) => Inbound::Closed(CloseReason::TransportError),
+        };
+        let last = matches!(inbound, Inbound::Closed(_));
+        if session.inbound.send(inbound).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+async fn ws_writer(
+    mut sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
+    outbox: Arc<Outbox>,
+) {
+    let mut kill = outbox.subscribe_kill();
+    let mut batch: Vec<Frame> = Vec::with_capacity(64);
+    loop {
+        let n = tokio::select! {
+            biased;
+            _ = crate::hub::wait_killed(&mut kill) => break,
+            n = rx.recv_many(&mut batch, 256) => n,
+        };
+        if n == 0 {
+            break;
+        }
+        let write = async {
+            let mut close = None;
+            for frame in batch.drain(..) {
+                match frame {
+                    Frame::Text(t) => sink.feed(Message::Text(t)).await?,
+                    Frame::Binary(b) => sink.feed(Message::Binary(b)).await?,
+                    Frame::Close(code) => {
+                        close = Some(code);
+                        break;
+                    }
+                }
+            }
+            if let Some(code) = close {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: Utf8Bytes::from_static(""),
+                };
+                sink.feed(Message::Close(Some(frame))).await?;
+            }
+            sink.flush().await?;
+            Ok::<_, WsError>(close)
+        };
+        let result = tokio::select! {
+            biased;
+            _ = crate::hub::wait_killed(&mut kill) => break,
+            r = write => r,
+        };
+        batch.clear();
+        match result {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                // The reader waits for the peer's close frame (a clean close, no reset),
+                // at most one second.
+                let outbox = Arc::clone(&outbox);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    outbox.kill(CloseReason::TransportClose);
+                });
+                break;
+            }
+            Err(_) => {
+                outbox.kill(CloseReason::TransportError);
+                break;
+            }
+        }
+    }
+}
+
+/// The body of a polling GET: waits for at least one frame, then returns everything
+/// queued. `Err` is an Engine.IO handshake error to answer with 400.
+pub(crate) async fn poll_get(
+    session: &Arc<EngineSession>,
+) -> Result<String, engineio::handshake::HandshakeError> {
+    use engineio::handshake::HandshakeError;
+    match *session.transport.borrow() {
+        TransportState::Websocket => return Err(HandshakeError::BadRequest),
+        TransportState::Upgrading => return Ok("6".to_owned()),
+        TransportState::Polling => {}
+    }
+    let Ok(mut rx) = Arc::clone(&session.rx).try_lock_owned() else {
+        // A second concurrent GET: engine.io closes the session.
+        session.outbox.kill(CloseReason::ParseError);
+        return Err(HandshakeError::BadRequest);
+    };
+    let mut transport = session.transport.subscribe();
+    let mut kill = session.outbox.subscribe_kill();
+    let mut batch = Vec::new();
+    tokio::select! {
+        biased;
+        _ = crate::hub::wait_killed(&mut kill) => return Ok("1".to_owned()),
+        _ = async { let _ = transport.wait_for(|t| *t != TransportState::Polling).await; } => return Ok("6".to_owned()),
+        n = rx.recv_many(&mut batch, 512) => if n == 0 { return Ok("1".to_owned()) },
+    }
+    let mut body = String::new();
+    let mut closing = false;
+    for frame in &batch {
+        if !body.is_empty() {
+            body.push(engineio::payload::SEPARATOR);
+        }
+        match frame {
+            Frame::Text(t) => body.push_str(t.as_str()),
+            Frame::Binary(b) => engineio::Packet::Binary(b.clone()).encode_text_into(&mut body),
+            Frame::Close(_) => {
+                body.push('1');
+                closing = true;
+                break;
+            }
+        }
+    }
+    if closing {
+        session.outbox.kill(CloseReason::TransportClose);
+    }
+    Ok(body)
+}
+
+/// Why a polling POST was refused.
+#[derive(Debug)]
+pub(crate) enum PostError {
+    /// 400 with this handshake error.
+    Handshake(engineio::handshake::HandshakeError),
+}
+
+/// Handles the packets of a polling POST body.
+pub(crate) async fn poll_post(session: &Arc<EngineSession>, body: Bytes) -> Result<(), PostError> {
+    use engineio::handshake::HandshakeError;
+    if *session.transport.borrow() == TransportState::Websocket {
+        return Err(PostError::Handshake(HandshakeError::BadRequest));
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        session.outbox.kill(CloseReason::ParseError);
+        return Err(PostError::Handshake(HandshakeError::BadRequest));
+    };
+    let packets = match engineio::payload::decode(text) {
+        Ok(p) => p,
+        Err(_) => {
+            let _ = session
+                .inbound
+                .send(Inbound::Closed(CloseReason::ParseError))
+                .await;
+            session.outbox.kill(CloseReason::ParseError);
+            return Err(PostError::Handshake(HandshakeError::BadRequest));
+        }
+    };
+    for p in packets {
+        if session.inbound.send(Inbound::Packet(p)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a body with a byte limit; `None` when it is above the limit or unreadable.
+pub(crate) async fn read_limited(
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(BodyError::TooLarge)
+            } else {
+                Err(BodyError::Io)
+            }
+        }
+    }
+}
+
+/// A body that could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// Above the limit.
+    TooLarge,
+    /// The connection failed.
+    Io,
+}

@@ -1,0 +1,494 @@
+//! The I/O shell: TCP accept loop, hyper HTTP/1.1 connections with upgrades, routing
+//! (`/socket.io/`, `POST /v1/publish`, `/healthz`, `/readyz`, `/metrics`), CORS, and the
+//! graceful shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use protocol::engineio::handshake::{self, HandshakeError, Transport};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, info, warn};
+
+use crate::auth::{HandshakeTokens, KeyError, Verifier};
+use crate::config::Config;
+use crate::engine::{self, EngineSession, SessionKind, TransportState};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+
+/// An HTTP response with a full body.
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The key material does not fit the algorithms.
+    #[error("JWT configuration: {0}")]
+    Key(#[from] KeyError),
+    /// Binding the listener failed.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Reading the local address failed.
+    #[error("cannot read the local address: {0}")]
+    LocalAddr(std::io::Error),
+}
+
+/// State shared by every connection of one server.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub verifier: Option<Verifier>,
+    pub hub: Hub,
+    pub metrics: Arc<Metrics>,
+    pub served: Vec<String>,
+    pub shutdown: watch::Sender<bool>,
+    sessions: Mutex<HashMap<Arc<str>, Arc<EngineSession>>>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
+    }
+
+    pub(crate) fn register(&self, s: &Arc<EngineSession>) {
+        self.metrics.connections.fetch_add(1, Relaxed);
+        self.lock_sessions()
+            .insert(Arc::clone(&s.sid), Arc::clone(s));
+    }
+
+    pub(crate) fn unregister(&self, sid: &str) {
+        if self.lock_sessions().remove(sid).is_some() {
+            self.metrics.connections.fetch_sub(1, Relaxed);
+        }
+    }
+
+    fn lookup(&self, sid: &str) -> Option<Arc<EngineSession>> {
+        self.lock_sessions().get(sid).cloned()
+    }
+
+    fn session_count(&self) -> usize {
+        self.lock_sessions().len()
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<EngineSession>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub(crate) fn shutting_down_public(&self) -> bool {
+        self.shutting_down()
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds the listener and prepares the state (keys are parsed here, so a bad key
+    /// fails at start).
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let verifier = if config.compliance {
+            None
+        } else {
+            Some(Verifier::new(&config.jwt)?)
+        };
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
+        let metrics = Arc::new(Metrics::default());
+        let served = if config.compliance {
+            vec!["/".to_owned(), "/custom".to_owned()]
+        } else {
+            vec![config.namespace.clone()]
+        };
+        let shards = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            hub: Hub::new(shards, Arc::clone(&metrics)),
+            config,
+            verifier,
+            metrics,
+            served,
+            shutdown,
+            sessions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        });
+        Ok(Server {
+            listener,
+            shared,
+            local_addr,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.shared.metrics)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, disconnects every socket
+    /// (Socket.IO DISCONNECT and a WebSocket close frame) and returns once they are gone
+    /// or the grace period has passed.
+    pub async fn run_until<F: Future<Output = ()>>(self, shutdown: F) {
+        let Server {
+            listener, shared, ..
+        } = self;
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                r = listener.accept() => match r {
+                    Ok((stream, _peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(serve_connection(Arc::clone(&shared), stream));
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        info!(
+            event = "shutdown",
+            sessions = shared.session_count(),
+            "shutting down"
+        );
+        shared.shutdown.send_replace(true);
+        let deadline = tokio::time::Instant::now() + shared.config.shutdown_grace;
+        while shared.session_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        info!(event = "stopped", "server stopped");
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+    let svc_shared = Arc::clone(&shared);
+    let svc = service_fn(move |req| {
+        let shared = Arc::clone(&svc_shared);
+        async move { Ok::<_, Infallible>(route(shared, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let mut shutdown = shared.shutdown.subscribe();
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                debug!(error = %e, "HTTP connection error");
+            }
+        }
+        _ = crate::hub::wait_true(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(shared.config.shutdown_grace, conn).await;
+        }
+    }
+}
+
+/// A response with a body and content type.
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// The publish-style JSON error `{"error":{"code","message"}}`.
+pub(crate) fn json_error(
+    status: StatusCode,
+    code: protocol::roomcast::codes::ErrorCode,
+    message: &str,
+) -> Resp {
+    let body = protocol::roomcast::codes::http_error_body(code, message).to_string();
+    respond(status, "application/json", body)
+}
+
+fn engine_error(e: HandshakeError) -> Resp {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    respond(status, "application/json", e.json_body())
+}
+
+/// Adds CORS headers when the request's Origin is allowed.
+fn cors(config: &Config, req_headers: &HeaderMap, resp: &mut Resp) {
+    if config.cors_origins.is_empty() {
+        return;
+    }
+    let Some(origin) = req_headers.get(header::ORIGIN) else {
+        return;
+    };
+    let allowed = config
+        .cors_origins
+        .iter()
+        .any(|o| o == "*" || origin.to_str().is_ok_and(|v| v == o));
+    if !allowed {
+        return;
+    }
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+fn preflight(config: &Config, req_headers: &HeaderMap) -> Resp {
+    let mut r = respond(StatusCode::NO_CONTENT, "text/plain", Bytes::new());
+    cors(config, req_headers, &mut r);
+    if r.headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        let allow_headers = req_headers
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("content-type, authorization"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+    }
+    r
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_owned();
+    let engine_path = shared.config.path.as_str();
+    let is_engine = path == engine_path || path == engine_path.trim_end_matches('/');
+    let is_echo = shared.config.compliance && (path == "/engine.io/" || path == "/engine.io");
+    if is_engine || is_echo {
+        let kind = if is_engine {
+            SessionKind::SocketIo
+        } else {
+            SessionKind::EngineEcho
+        };
+        let headers = req.headers().clone();
+        let mut resp = if req.method() == Method::OPTIONS {
+            preflight(&shared.config, &headers)
+        } else {
+            engine_request(Arc::clone(&shared), req, kind).await
+        };
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            cors(&shared.config, &headers, &mut resp);
+        }
+        return resp;
+    }
+    match path.as_str() {
+        "/v1/publish" => {
+            let headers = req.headers().clone();
+            let mut resp = if req.method() == Method::OPTIONS {
+                preflight(&shared.config, &headers)
+            } else {
+                crate::publish::handle(&shared, req).await
+            };
+            cors(&shared.config, &headers, &mut resp);
+            resp
+        }
+        "/healthz" => respond(StatusCode::OK, "text/plain", "ok"),
+        "/readyz" => {
+            if shared.shutting_down() {
+                respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "shutting down",
+                )
+            } else {
+                respond(StatusCode::OK, "text/plain", "ok")
+            }
+        }
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render(),
+        ),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            protocol::roomcast::codes::ErrorCode::NotFound,
+            "Not found",
+        ),
+    }
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
+}
+
+/// Engine.IO request: handshake errors in the spec's order (transport, sid, method,
+/// version), then WebSocket upgrade or polling.
+async fn engine_request(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    kind: SessionKind,
+) -> Resp {
+    let query = req.uri().query().map(str::to_owned);
+    let q = query.as_deref();
+    let Some(transport) = handshake::query_param(q, "transport")
+        .as_deref()
+        .and_then(Transport::parse)
+    else {
+        return engine_error(HandshakeError::UnknownTransport);
+    };
+    let session = match handshake::query_param(q, "sid").filter(|s| !s.is_empty()) {
+        Some(sid) => match shared.lookup(&sid) {
+            Some(s) => Some(s),
+            None => return engine_error(HandshakeError::UnknownSid),
+        },
+        None => None,
+    };
+    if session.is_none() && req.method() != Method::GET {
+        return engine_error(HandshakeError::BadHandshakeMethod);
+    }
+    if handshake::query_param(q, "EIO").as_deref() != Some("4") {
+        return engine_error(HandshakeError::UnsupportedProtocolVersion);
+    }
+    if session.is_none() && shared.shutting_down() {
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "shutting down",
+        );
+    }
+    match transport {
+        Transport::Websocket => {
+            if req.method() != Method::GET || !is_websocket_upgrade(req.headers()) {
+                return engine_error(HandshakeError::BadRequest);
+            }
+            if let Some(s) = &session {
+                if *s.transport.borrow() != TransportState::Polling {
+                    return engine_error(HandshakeError::BadRequest);
+                }
+            }
+            let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+                return engine_error(HandshakeError::BadRequest);
+            };
+            let tokens = HandshakeTokens::from_request(req.headers(), q);
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            let max_payload = shared.config.max_payload;
+            tokio::spawn(async move {
+                let upgraded = match on_upgrade.await {
+                    Ok(u) => u,
+                    Err(e) => {
+                        debug!(error = %e, "WebSocket upgrade failed");
+                        return;
+                    }
+                };
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(engine::ws_config(max_payload)),
+                )
+                .await;
+                match session {
+                    None => engine::serve_direct_ws(shared, ws, kind, tokens).await,
+                    Some(s) => engine::serve_upgrade_ws(shared, ws, s).await,
+                }
+            });
+            let accept =
+                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let h = r.headers_mut();
+            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            if let Ok(v) = HeaderValue::from_str(&accept) {
+                h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+            }
+            r
+        }
+        Transport::Polling => {
+            match session {
+                None => {
+                    let tokens = HandshakeTokens::from_request(req.headers(), q);
+                    let s = engine::new_session(&shared, kind, tokens, TransportState::Polling);
+                    let open = engine::open_packet(&shared, &s.sid, true);
+                    respond(StatusCode::OK, "text/plain; charset=UTF-8", open)
+                }
+                Some(s) => match *req.method() {
+                    Method::GET => match engine::poll_get(&s).await {
+                        Ok(body) => respond(StatusCode::OK, "text/plain; charset=UTF-8", body),
+                        Err(e) => engine_error(e),
+                    },
+                    Method::POST => {
+                        let body =
+                            match engine::read_limited(req.into_body(), shared.config.max_payload)
+                                .await
+                            {
+                                Ok(b) => b,
+                                Err(engine::BodyError::TooLarge) => {
+                                    s.outbox.kill(crate::hub::CloseReason::PayloadTooLarge);
+                                    return respond(
+                                        StatusCode::PAYLOAD_TOO_LARGE,
+                                        "text/plain",
+                                        "payload too large",
+                                    );
+                                }
+                                Err(engine::BodyError::Io) => {
+                                    return engine_error(HandshakeError::BadRequest)
+                                }
+                            };
+                        match engine::poll_post(&s, body).await {
+                            Ok(()) => respond(StatusCode::OK, "text/html", "ok"),
+                            Err(engine::PostError::Handshake(e)) => engine_error(e),
+                        }
+                    }
+                    _ => engine_error(HandshakeError::BadRequest),
+                },
+            }
+        }
+    }
+}
