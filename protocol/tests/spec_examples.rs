@@ -891,3 +891,47 @@ fn wire_examples_carry_schema_valid_json() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 20, "only {checked} server frames checked");
 }
+
+/// Every requirement ID mentioned in the spec text, the schemas or the AsyncAPI
+/// document names a requirement of the spec, and every JSON example names its schema.
+#[test]
+fn id_references_resolve_and_json_examples_name_a_schema() {
+    let spec = spec_text();
+    let heading = Regex::new(r"(?m)^### ([A-Z]+-[0-9]+) \(").expect("regex");
+    let defined: BTreeSet<String> = heading
+        .captures_iter(&spec)
+        .map(|c| c[1].to_owned())
+        .collect();
+    let mention =
+        Regex::new(r"\b(?:WIRE|AUTH|ROOM|ENV|PUB|FAN|LIFE|LIM|OPS)-[0-9]+\b").expect("regex");
+    let mut sources = vec![("spec/roomcast-v1.md".to_owned(), spec.clone())];
+    sources.push((
+        "spec/asyncapi.yaml".to_owned(),
+        read(&spec_dir().join("asyncapi.yaml")),
+    ));
+    for (name, schema) in schemas() {
+        sources.push((format!("spec/schemas/{name}"), schema.to_string()));
+    }
+    let mut dangling = Vec::new();
+    for (source, text) in &sources {
+        for m in mention.find_iter(text) {
+            if !defined.contains(m.as_str()) {
+                dangling.push(format!("{source}: {}", m.as_str()));
+            }
+        }
+    }
+    assert!(
+        dangling.is_empty(),
+        "references to undefined requirements: {dangling:?}"
+    );
+
+    let unnamed: Vec<usize> = blocks(&spec)
+        .iter()
+        .filter(|b| b.info.split_whitespace().next() == Some("json") && schema_of(b).is_none())
+        .map(|b| b.line)
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "json blocks without schema= at lines {unnamed:?}"
+    );
+}
