@@ -113,3 +113,39 @@ pub async fn recv_envelope(c: &mut WsClient, ty: &str) -> Result<expect::Env, Ch
     let v = c.expect_event(ty).await?;
     expect::envelope(&v, Some(ty))
 }
+
+/// Type of the marker events used to prove that something did NOT arrive:
+/// a publish that must not reach a socket is followed by a marker to a room
+/// the socket is in; per-instance order (PUB-4) makes the marker the next event.
+pub const MARKER: &str = "test:marker";
+
+/// Publishes a marker into `room`; returns its eventId.
+pub async fn publish_marker(ctx: &Ctx, room: &str) -> Result<String, CheckFailure> {
+    let b = ctx.publish_ok(room, MARKER, json!({ "marker": true })).await?;
+    Ok(b.get("eventId").and_then(Value::as_str).unwrap_or("").to_string())
+}
+
+/// The next event on `c` must be the marker with `event_id` (nothing published before it may arrive).
+pub async fn expect_marker(c: &mut WsClient, event_id: &str, what: &str) -> CheckResult {
+    let (name, args) = c.next_event("the marker event").await?;
+    let got_id = args.first().and_then(|e| e.get("eventId")).and_then(Value::as_str).unwrap_or("");
+    if name != MARKER || got_id != event_id {
+        return Err(CheckFailure::fail(format!("{what}: an event arrived that must not"))
+            .expected(format!("only the marker {MARKER} {event_id}"))
+            .actual(format!("{name} {}", Value::Array(args))));
+    }
+    Ok(())
+}
+
+/// Subscribes every id with pipelined acks; returns every ack's arguments in order.
+pub async fn subscribe_many(c: &mut WsClient, kind: &str, ids: &[String]) -> Result<Vec<Vec<Value>>, CheckFailure> {
+    let mut acks = Vec::new();
+    for id in ids {
+        acks.push(c.emit_with_ack_id(&format!("subscribe:{kind}"), vec![json!(id)]).await?);
+    }
+    let mut out = Vec::new();
+    for a in acks {
+        out.push(c.wait_ack(a).await?);
+    }
+    Ok(out)
+}
