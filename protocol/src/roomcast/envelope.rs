@@ -72,26 +72,38 @@ impl Envelope {
     }
 
     /// The envelope as compact JSON text with the keys in the order
-    /// `eventId`, `type`, `timestamp`, `payload` (whatever the `Map`
-    /// ordering of `serde_json` is), without cloning the payload.
+    /// `eventId`, `type`, `timestamp`, `payload` (the order a Node server
+    /// writes; [`Envelope::to_json`] gives a `serde_json::Map`, whose key
+    /// order is alphabetical), without cloning the payload.
     pub fn to_json_string(&self) -> String {
-        #[derive(serde::Serialize)]
-        struct Wire<'a> {
-            #[serde(rename = "eventId")]
-            event_id: String,
-            #[serde(rename = "type")]
-            event_type: &'a str,
-            timestamp: String,
-            payload: &'a Value,
+        serde_json::to_string(&self.wire()).unwrap_or_default()
+    }
+
+    /// The Engine.IO message text of the Socket.IO EVENT that delivers this
+    /// envelope on namespace `nsp`: `42["<type>",{envelope}]` (`42/nsp,[…]`
+    /// off the root namespace), envelope keys in wire order, written in one
+    /// buffer. A broadcast encodes this once and sends the same text to
+    /// every socket.
+    pub fn encode_event_message(&self, nsp: &str) -> String {
+        let mut buf = Vec::with_capacity(96 + self.event_type.as_str().len() * 2);
+        buf.extend_from_slice(b"42");
+        if !nsp.is_empty() && nsp != "/" {
+            buf.extend_from_slice(nsp.as_bytes());
+            buf.push(b',');
         }
-        let wire = Wire {
+        // A tuple of a &str and a struct of strings and a Value always
+        // serializes, and serde_json writes UTF-8.
+        let _ = serde_json::to_writer(&mut buf, &(self.event_type.as_str(), self.wire()));
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    fn wire(&self) -> Wire<'_> {
+        Wire {
             event_id: self.event_id_string(),
             event_type: self.event_type.as_str(),
             timestamp: self.timestamp.to_iso(),
             payload: &self.payload,
-        };
-        // A struct of strings and a Value always serializes.
-        serde_json::to_string(&wire).unwrap_or_default()
+        }
     }
 
     /// `event_id` as written on the wire: lowercase, hyphenated.
@@ -130,6 +142,17 @@ impl Envelope {
             payload,
         })
     }
+}
+
+/// The envelope in wire key order.
+#[derive(serde::Serialize)]
+struct Wire<'a> {
+    #[serde(rename = "eventId")]
+    event_id: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    payload: &'a Value,
 }
 
 /// Parses a UUID only in the form `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`
@@ -175,6 +198,28 @@ mod tests {
             e.to_json_string(),
             r#"{"eventId":"3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b","type":"dashboard:summaryUpdated","timestamp":"2026-11-22T04:35:21.123Z","payload":{"open":3}}"#
         );
+    }
+
+    #[test]
+    fn event_message_is_the_socketio_event_in_wire_order() {
+        let e = Envelope::from_json_strict(&sample()).unwrap();
+        let text = e.encode_event_message("/");
+        assert_eq!(
+            text,
+            format!(r#"42["dashboard:summaryUpdated",{}]"#, e.to_json_string())
+        );
+        let generic = crate::socketio::Packet::event(
+            "/",
+            "dashboard:summaryUpdated",
+            vec![e.to_json()],
+            None,
+        );
+        let mut d = crate::socketio::Decoder::new();
+        let decoded = d.decode_text(text.strip_prefix('4').unwrap()).unwrap();
+        assert_eq!(decoded, Some(generic));
+        assert!(e
+            .encode_event_message("/rt")
+            .starts_with(r#"42/rt,["dashboard:summaryUpdated",{"eventId""#));
     }
 
     #[test]
