@@ -8,8 +8,10 @@ use serde_json::{json, Value};
 use super::room::Room;
 
 /// Every error code of Roomcast v1, written `SCREAMING_SNAKE_CASE` on the wire.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): the list is closed by
+/// the spec version, and a server should handle every code by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ErrorCode {
     /// `AUTH_FAILED`: authentication failed (CONNECT_ERROR, publish 401).
     AuthFailed,
@@ -117,8 +119,8 @@ impl fmt::Display for ErrorCode {
 }
 
 /// Why a token was refused: the `reason` of an `AUTH_FAILED` error.
+/// Exhaustive, like [`ErrorCode`]: the four reasons of the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum AuthReason {
     /// `missing_token`: no token in any enabled source.
     MissingToken,
