@@ -16,15 +16,28 @@ use crate::cargo_cmd;
 
 /// The arguments passed to `roomcast-conformance`; kept in one place so the
 /// harness's flags can be followed here in one edit.
+///
+/// `--spawn` takes a shell command (the harness runs `sh -c CMD`), so the
+/// server's path is quoted when it needs to be.
 pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "--spawn".into(),
-        server.as_os_str().to_owned(),
+        shell_quote(&server.to_string_lossy()).into(),
         "--jwt-secret-file".into(),
         root.join("fixtures/keys/hs256.secret").into_os_string(),
     ];
     args.extend(extra.iter().map(OsString::from));
     args
+}
+
+/// Quotes `s` for `sh -c` unless it is made of safe characters only.
+fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
@@ -132,5 +145,25 @@ mod tests {
                 "json",
             ]
         );
+    }
+
+    #[test]
+    fn spawn_paths_are_quoted_for_the_shell_when_needed() {
+        assert_eq!(
+            shell_quote("/repo/target/debug/roomcast-server"),
+            "/repo/target/debug/roomcast-server"
+        );
+        assert_eq!(
+            shell_quote("/my repo/roomcast-server"),
+            "'/my repo/roomcast-server'"
+        );
+        assert_eq!(shell_quote("/it's/x"), r"'/it'\''s/x'");
+        let args = harness_args(
+            Path::new("/a b"),
+            Path::new("/a b/target/debug/roomcast-server"),
+            &[],
+        );
+        assert_eq!(args[1], "'/a b/target/debug/roomcast-server'");
+        assert_eq!(args[3], "/a b/fixtures/keys/hs256.secret");
     }
 }
