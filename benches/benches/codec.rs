@@ -22,7 +22,8 @@ use serde_json::json;
 /// A realistic envelope: a dashboard update with a small nested payload.
 fn sample_envelope() -> Envelope {
     Envelope {
-        event_id: uuid::Uuid::parse_str("9b2f8c1e-4d5a-4c3b-9e7f-1a2b3c4d5e6f").expect("valid uuid"),
+        event_id: uuid::Uuid::parse_str("9b2f8c1e-4d5a-4c3b-9e7f-1a2b3c4d5e6f")
+            .expect("valid uuid"),
         event_type: EventType::parse("dashboard:summaryUpdated").expect("valid event type"),
         timestamp: Timestamp(1_795_321_521_123),
         payload: json!({
@@ -59,7 +60,10 @@ fn decode_event(frame: &str) -> Option<Envelope> {
 fn envelope_event(c: &mut Criterion) {
     let env = sample_envelope();
     let frame = encode_event(&env);
-    assert!(decode_event(&frame).is_some(), "the bench input must round-trip: {frame}");
+    assert!(
+        decode_event(&frame).is_some(),
+        "the bench input must round-trip: {frame}"
+    );
 
     let mut group = c.benchmark_group("envelope_event");
     group.throughput(Throughput::Bytes(frame.len() as u64));
@@ -71,15 +75,22 @@ fn envelope_event(c: &mut Criterion) {
 fn polling_payload(c: &mut Criterion) {
     let env = sample_envelope();
     let packet = socketio::Packet::event("/", env.event_type.as_str(), vec![env.to_json()], None);
-    let mut packets: Vec<engineio::Packet> =
-        (0..16).map(|_| engineio::Packet::Message(packet.encode().text)).collect();
+    let mut packets: Vec<engineio::Packet> = (0..16)
+        .map(|_| engineio::Packet::Message(packet.encode().text))
+        .collect();
     packets.push(engineio::Packet::Ping(String::new()));
     let body = engineio::payload::encode(&packets);
-    assert_eq!(engineio::payload::decode(&body).map(|p| p.len()).ok(), Some(17), "the bench input must decode");
+    assert_eq!(
+        engineio::payload::decode(&body).map(|p| p.len()).ok(),
+        Some(17),
+        "the bench input must decode"
+    );
 
     let mut group = c.benchmark_group("polling_payload");
     group.throughput(Throughput::Bytes(body.len() as u64));
-    group.bench_function("decode", |b| b.iter(|| engineio::payload::decode(black_box(&body))));
+    group.bench_function("decode", |b| {
+        b.iter(|| engineio::payload::decode(black_box(&body)))
+    });
     group.finish();
 }
 
