@@ -130,7 +130,7 @@ fn fuzz_cases() -> u32 {
         .unwrap_or(DEFAULT_FUZZ_CASES)
 }
 
-/// Cases in a plain `cargo test` run. 100 000 cases take about 150 s in a
+/// Cases in a plain `cargo test` run. 100 000 cases take 150-210 s in a
 /// debug build on the 2-core machine (about 1.5 ms per case, mostly
 /// generating the inputs), too long for every run; the full run is
 /// `ROOMCAST_FUZZ_CASES=100000 cargo test -p protocol --test never_panics`.
