@@ -189,10 +189,16 @@ async fn run_ws(
     rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
 ) {
     let (sink, stream) = ws.split();
-    let writer = tokio::spawn(ws_writer(sink, rx, Arc::clone(&session.outbox)));
+    let mut writer = tokio::spawn(ws_writer(sink, rx, Arc::clone(&session.outbox)));
     ws_reader(stream, Arc::clone(&session)).await;
-    session.outbox.kill(CloseReason::TransportClose);
-    let _ = writer.await;
+    // The driver may still send a close frame (e.g. 1009 after an oversized message).
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
+        session.outbox.kill(CloseReason::TransportClose);
+        let _ = writer.await;
+    }
 }
 
 async fn ws_reader(mut stream: futures_util::stream::SplitStream<Ws>, session: Arc<EngineSession>) {

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub protocol_errors: AtomicU64,
 }
 
+#[allow(unreachable_patterns)]
 fn reason_index(r: AuthReason) -> usize {
     match r {
         AuthReason::MissingToken => 0,
