@@ -91,6 +91,12 @@ pub struct Args {
     /// Keep the transcripts of passing checks in the reports too.
     #[arg(long)]
     pub verbose: bool,
+    /// socket.io-client driver script for WIRE-15/17 (default fixtures/clients/node/driver.js when present).
+    #[arg(long, value_name = "FILE")]
+    pub node_driver: Option<PathBuf>,
+    /// python-socketio driver script for WIRE-16 (default fixtures/clients/python/driver.py with its .venv).
+    #[arg(long, value_name = "FILE")]
+    pub python_driver: Option<PathBuf>,
     /// Run the model-based property test with this many cases instead of the checks.
     #[arg(long)]
     pub model_cases: Option<u32>,

@@ -134,6 +134,10 @@ pub struct RunConfig {
     pub logs: Vec<LogBuffer>,
     /// The JWT secret given to spawned instances.
     pub spawn_secret: Option<String>,
+    /// `node` driver script for real-client checks (WIRE-15, WIRE-17).
+    pub node_driver: Option<String>,
+    /// `(python, driver.py)` for the python-socketio check (WIRE-16).
+    pub python_driver: Option<(String, String)>,
 }
 
 /// Context of one check run.

@@ -22,6 +22,7 @@ pub mod checks;
 pub mod client;
 pub mod config;
 pub mod ctx;
+pub mod driver;
 pub mod expect;
 pub mod http;
 pub mod model;

@@ -228,6 +228,28 @@ async fn real_main(mut args: Args) -> Result<i32> {
             .unwrap_or_default(),
         spawn: spawn_spec,
         spawn_secret,
+        node_driver: args
+            .node_driver
+            .clone()
+            .or_else(|| {
+                Some("fixtures/clients/node/driver.js".into())
+                    .filter(|p: &std::path::PathBuf| p.exists())
+            })
+            .map(|p| p.to_string_lossy().into_owned()),
+        python_driver: {
+            let script = args
+                .python_driver
+                .clone()
+                .unwrap_or_else(|| "fixtures/clients/python/driver.py".into());
+            let venv = script.parent().map(|d| d.join(".venv/bin/python"));
+            let py = venv
+                .filter(|p| p.exists())
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "python3".into());
+            script
+                .exists()
+                .then(|| (py, script.to_string_lossy().into_owned()))
+        },
     });
     let minter = Arc::new(Minter::new(keys));
 

@@ -284,7 +284,11 @@ mod tests {
 }
 
 /// Signs with an HMAC algorithm of jsonwebtoken (`HS256`, `HS384`, `HS512`) and this secret.
-pub fn sign_hmac(alg: Algorithm, secret: &[u8], claims: &Map<String, Value>) -> Result<String, TokenError> {
+pub fn sign_hmac(
+    alg: Algorithm,
+    secret: &[u8],
+    claims: &Map<String, Value>,
+) -> Result<String, TokenError> {
     jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret))
         .map_err(|e| TokenError::Sign(e.to_string()))
 }

@@ -1,6 +1,8 @@
 //! Checks of the AUTH group: JWT at the Socket.IO CONNECT.
 
-use super::common::{accept, accept_claims, alg_ctx, claims, reject, reject_claims, reject_token, silence};
+use super::common::{
+    accept, accept_claims, alg_ctx, claims, reject, reject_claims, reject_token, silence,
+};
 use crate::check;
 use crate::client::OpenOptions;
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -50,15 +52,27 @@ pub const CHECKS: &[CheckDef] = &[
 ];
 
 fn header(name: &str, value: String) -> OpenOptions {
-    OpenOptions { query: None, headers: vec![(name.to_string(), value)] }
+    OpenOptions {
+        query: None,
+        headers: vec![(name.to_string(), value)],
+    }
 }
 
 async fn auth_1(ctx: Ctx) -> CheckResult {
     let (_, user, c) = claims(&ctx);
     let t = ctx.minter.sign(&c)?;
-    let (cl, p) = accept(&ctx, Some(json!({ "token": t, "extra": "ignored" })), &OpenOptions::default()).await?;
+    let (cl, p) = accept(
+        &ctx,
+        Some(json!({ "token": t, "extra": "ignored" })),
+        &OpenOptions::default(),
+    )
+    .await?;
     cl.close().await;
-    ensure_json("system:connected names the token's user", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        "system:connected names the token's user",
+        &json!(user),
+        p.get("userId").unwrap_or(&Value::Null),
+    )
 }
 
 async fn auth_2(ctx: Ctx) -> CheckResult {
@@ -66,7 +80,20 @@ async fn auth_2(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign(&c)?;
     let (cl, p) = accept(&ctx, None, &header("authorization", format!("Bearer {t}"))).await?;
     cl.close().await;
-    ensure_json("the header's user is connected", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        "the header's user is connected",
+        &json!(user),
+        p.get("userId").unwrap_or(&Value::Null),
+    )?;
+    // the scheme is case-insensitive, and an auth payload without token falls through to the header
+    let (cl, _) = accept(
+        &ctx,
+        Some(json!({ "other": 1 })),
+        &header("authorization", format!("bearer {t}")),
+    )
+    .await?;
+    cl.close().await;
+    Ok(())
 }
 
 /// A token source that must be off by default and on once `env=true`.
@@ -77,28 +104,45 @@ async fn optional_source(ctx: Ctx, env: &str, opts_for: fn(&str) -> OpenOptions)
         // the operator enabled the source on the target
         let (cl, p) = accept(&ctx, None, &opts_for(&t)).await?;
         cl.close().await;
-        return ensure_json("the source's user is connected", &json!(user), p.get("userId").unwrap_or(&Value::Null));
+        return ensure_json(
+            "the source's user is connected",
+            &json!(user),
+            p.get("userId").unwrap_or(&Value::Null),
+        );
     }
     // spawned with defaults: the source must be off
-    reject(&ctx, None, &opts_for(&t), "missing_token").await.map_err(|e| CheckFailure {
-        message: format!("the source must be off by default: {}", e.message),
-        ..e
-    })?;
+    reject(&ctx, None, &opts_for(&t), "missing_token")
+        .await
+        .map_err(|e| CheckFailure {
+            message: format!("the source must be off by default: {}", e.message),
+            ..e
+        })?;
     let inst = ctx.private_instance(&[(env, "true")]).await?;
     let pctx = ctx.with_target(&inst.base);
     let r = accept(&pctx, None, &opts_for(&t)).await;
     inst.stop().await;
     let (cl, p) = r?;
     cl.close().await;
-    ensure_json("the source's user is connected", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        "the source's user is connected",
+        &json!(user),
+        p.get("userId").unwrap_or(&Value::Null),
+    )
 }
 
 async fn auth_3(ctx: Ctx) -> CheckResult {
-    optional_source(ctx, "ROOMCAST_AUTH_COOKIE", |t| header("cookie", format!("theme=dark; accessToken={t}"))).await
+    optional_source(ctx, "ROOMCAST_AUTH_COOKIE", |t| {
+        header("cookie", format!("theme=dark; accessToken={t}"))
+    })
+    .await
 }
 
 async fn auth_4(ctx: Ctx) -> CheckResult {
-    optional_source(ctx, "ROOMCAST_AUTH_QUERY", |t| OpenOptions { query: Some(format!("token={t}")), headers: vec![] }).await
+    optional_source(ctx, "ROOMCAST_AUTH_QUERY", |t| OpenOptions {
+        query: Some(format!("token={t}")),
+        headers: vec![],
+    })
+    .await
 }
 
 async fn auth_5(ctx: Ctx) -> CheckResult {
@@ -108,25 +152,38 @@ async fn auth_5(ctx: Ctx) -> CheckResult {
     let tb = ctx.minter.client(&org, &ctx.uniq("other"))?;
     let mut opts = OpenOptions::default();
     if ctx.has_feature("bearer-header") {
-        opts.headers.push(("authorization".into(), format!("Bearer {tb}")));
+        opts.headers
+            .push(("authorization".into(), format!("Bearer {tb}")));
     }
     if ctx.has_feature("cookie-auth") {
-        opts.headers.push(("cookie".into(), format!("accessToken={tb}")));
+        opts.headers
+            .push(("cookie".into(), format!("accessToken={tb}")));
     }
     if ctx.has_feature("query-auth") {
         opts.query = Some(format!("token={tb}"));
     }
     let (cl, p) = accept(&ctx, Some(json!({ "token": ta })), &opts).await?;
     cl.close().await;
-    ensure_json("auth.token wins over every other source", &json!(user_a), p.get("userId").unwrap_or(&Value::Null))?;
+    ensure_json(
+        "auth.token wins over every other source",
+        &json!(user_a),
+        p.get("userId").unwrap_or(&Value::Null),
+    )?;
     // then the header over cookie and query
-    if ctx.has_feature("bearer-header") && (ctx.has_feature("cookie-auth") || ctx.has_feature("query-auth")) {
+    if ctx.has_feature("bearer-header")
+        && (ctx.has_feature("cookie-auth") || ctx.has_feature("query-auth"))
+    {
         let mut opts = opts.clone();
         opts.headers.retain(|(k, _)| k != "authorization");
-        opts.headers.push(("authorization".into(), format!("Bearer {ta}")));
+        opts.headers
+            .push(("authorization".into(), format!("Bearer {ta}")));
         let (cl, p) = accept(&ctx, None, &opts).await?;
         cl.close().await;
-        ensure_json("the Bearer header wins over cookie and query", &json!(user_a), p.get("userId").unwrap_or(&Value::Null))?;
+        ensure_json(
+            "the Bearer header wins over cookie and query",
+            &json!(user_a),
+            p.get("userId").unwrap_or(&Value::Null),
+        )?;
     }
     Ok(())
 }
@@ -135,25 +192,61 @@ async fn auth_6(ctx: Ctx) -> CheckResult {
     let (_, _, c) = claims(&ctx);
     let good = ctx.minter.sign(&c)?;
     let bad = tokens::tamper(&good);
-    reject(&ctx, Some(json!({ "token": bad })), &header("authorization", format!("Bearer {good}")), "invalid_token").await
+    reject(
+        &ctx,
+        Some(json!({ "token": bad })),
+        &header("authorization", format!("Bearer {good}")),
+        "invalid_token",
+    )
+    .await
 }
 
 async fn auth_7(ctx: Ctx) -> CheckResult {
     let (_, _, c) = claims(&ctx);
     let good = ctx.minter.sign(&c)?;
-    reject(&ctx, None, &header("authorization", format!("Basic {good}")), "missing_token").await?;
-    reject(&ctx, None, &header("authorization", "Basic dXNlcjpwYXNz".into()), "missing_token").await
+    reject(
+        &ctx,
+        None,
+        &header("authorization", format!("Basic {good}")),
+        "missing_token",
+    )
+    .await?;
+    reject(
+        &ctx,
+        None,
+        &header("authorization", "Basic dXNlcjpwYXNz".into()),
+        "missing_token",
+    )
+    .await
 }
 
 async fn auth_8(ctx: Ctx) -> CheckResult {
     reject(&ctx, None, &OpenOptions::default(), "missing_token").await?;
-    reject(&ctx, Some(json!({})), &OpenOptions::default(), "missing_token").await?;
-    reject(&ctx, Some(json!({ "token": "" })), &OpenOptions::default(), "missing_token").await
+    reject(
+        &ctx,
+        Some(json!({})),
+        &OpenOptions::default(),
+        "missing_token",
+    )
+    .await?;
+    reject(
+        &ctx,
+        Some(json!({ "token": "" })),
+        &OpenOptions::default(),
+        "missing_token",
+    )
+    .await
 }
 
 async fn auth_9(ctx: Ctx) -> CheckResult {
     for t in [json!(42), json!({ "jwt": "x" }), Value::Null] {
-        reject(&ctx, Some(json!({ "token": t })), &OpenOptions::default(), "invalid_token").await?;
+        reject(
+            &ctx,
+            Some(json!({ "token": t })),
+            &OpenOptions::default(),
+            "invalid_token",
+        )
+        .await?;
     }
     Ok(())
 }
@@ -169,7 +262,11 @@ async fn auth_11(ctx: Ctx) -> CheckResult {
     let (_, _, c) = claims(&ctx);
     let good = ctx.minter.sign(&c)?;
     reject_token(&ctx, &tokens::tamper(&good), "invalid_token").await?;
-    let wrong = tokens::sign_hmac(jsonwebtoken::Algorithm::HS256, b"not-the-configured-secret-0123456789", &c)?;
+    let wrong = tokens::sign_hmac(
+        jsonwebtoken::Algorithm::HS256,
+        b"not-the-configured-secret-0123456789",
+        &c,
+    )?;
     reject_token(&ctx, &wrong, "invalid_token").await?;
     // claims swapped under a valid signature
     let (_, _, other) = claims(&ctx);
@@ -184,7 +281,11 @@ async fn auth_12(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign_with(Alg::Hs256, &c)?;
     let (cl, p) = accept(&ctx, Some(json!({ "token": t })), &OpenOptions::default()).await?;
     cl.close().await;
-    ensure_json("HS256 token accepted", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        "HS256 token accepted",
+        &json!(user),
+        p.get("userId").unwrap_or(&Value::Null),
+    )
 }
 
 async fn alg_accepted(ctx: Ctx, alg: Alg) -> CheckResult {
@@ -197,7 +298,11 @@ async fn alg_accepted(ctx: Ctx, alg: Alg) -> CheckResult {
     }
     let (cl, p) = r?;
     cl.close().await;
-    ensure_json(&format!("{} token accepted", alg.as_str()), &json!(user), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        &format!("{} token accepted", alg.as_str()),
+        &json!(user),
+        p.get("userId").unwrap_or(&Value::Null),
+    )
 }
 
 async fn auth_13(ctx: Ctx) -> CheckResult {
@@ -217,17 +322,23 @@ async fn auth_15(ctx: Ctx) -> CheckResult {
     let sig = good.rsplit('.').next().unwrap_or("");
     reject_token(&ctx, &format!("{none}{sig}"), "invalid_token").await?;
     use base64::Engine as _;
-    let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"None","typ":"JWT"}"#);
+    let h =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"None","typ":"JWT"}"#);
     let body = none.split('.').nth(1).unwrap_or("");
     reject_token(&ctx, &format!("{h}.{body}."), "invalid_token").await
 }
 
 async fn auth_16(ctx: Ctx) -> CheckResult {
     let Some(secret) = ctx.minter.keys().hs256_secret.clone() else {
-        return Err(CheckFailure::skip("needs the HS256 secret to sign an HS512/HS384 token with it"));
+        return Err(CheckFailure::skip(
+            "needs the HS256 secret to sign an HS512/HS384 token with it",
+        ));
     };
     let (_, _, c) = claims(&ctx);
-    for alg in [jsonwebtoken::Algorithm::HS512, jsonwebtoken::Algorithm::HS384] {
+    for alg in [
+        jsonwebtoken::Algorithm::HS512,
+        jsonwebtoken::Algorithm::HS384,
+    ] {
         let t = tokens::sign_hmac(alg, &secret, &c)?;
         reject_token(&ctx, &t, "invalid_token").await?;
     }
@@ -242,9 +353,16 @@ async fn auth_16(ctx: Ctx) -> CheckResult {
 }
 
 async fn auth_17(ctx: Ctx) -> CheckResult {
-    let public = ctx.minter.keys().rs256.as_ref().and_then(|(_, p)| p.clone());
+    let public = ctx
+        .minter
+        .keys()
+        .rs256
+        .as_ref()
+        .and_then(|(_, p)| p.clone());
     let Some(public) = public else {
-        return Err(CheckFailure::skip("needs the RS256 public key (--jwt-public-key or --extra-key RS256:PRIV:PUB)"));
+        return Err(CheckFailure::skip(
+            "needs the RS256 public key (--jwt-public-key or --extra-key RS256:PRIV:PUB)",
+        ));
     };
     let (actx, inst) = alg_ctx(&ctx, Alg::Rs256).await?;
     let (_, _, c) = claims(&actx);
@@ -252,7 +370,10 @@ async fn auth_17(ctx: Ctx) -> CheckResult {
         let forged = tokens::hs256_with_secret(&public, &c)?;
         reject_token(&actx, &forged, "invalid_token").await?;
         // also with the PEM's trailing newline stripped, as some libraries normalise it
-        let trimmed: Vec<u8> = String::from_utf8_lossy(&public).trim_end().as_bytes().to_vec();
+        let trimmed: Vec<u8> = String::from_utf8_lossy(&public)
+            .trim_end()
+            .as_bytes()
+            .to_vec();
         let forged = tokens::hs256_with_secret(&trimmed, &c)?;
         reject_token(&actx, &forged, "invalid_token").await
     }
@@ -267,7 +388,11 @@ async fn auth_18(ctx: Ctx) -> CheckResult {
     let (_, user, mut c) = claims(&ctx);
     c.insert("sub".into(), json!(ctx.uniq("sub")));
     let p = accept_claims(&ctx, &c).await?;
-    ensure_json("user id is userId, not sub", &json!(user), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        "user id is userId, not sub",
+        &json!(user),
+        p.get("userId").unwrap_or(&Value::Null),
+    )
 }
 
 async fn auth_19(ctx: Ctx) -> CheckResult {
@@ -276,7 +401,11 @@ async fn auth_19(ctx: Ctx) -> CheckResult {
     let sub = ctx.uniq("sub");
     c.insert("sub".into(), json!(sub));
     let p = accept_claims(&ctx, &c).await?;
-    ensure_json("user id is sub", &json!(sub), p.get("userId").unwrap_or(&Value::Null))
+    ensure_json(
+        "user id is sub",
+        &json!(sub),
+        p.get("userId").unwrap_or(&Value::Null),
+    )
 }
 
 async fn auth_20(ctx: Ctx) -> CheckResult {
@@ -319,7 +448,10 @@ async fn auth_23(ctx: Ctx) -> CheckResult {
     }
     // the longest valid ids are accepted
     let (_, _, mut c) = claims(&ctx);
-    let max_org = format!("{}{}", ctx.uniq("o"), "x".repeat(64)).chars().take(64).collect::<String>();
+    let max_org = format!("{}{}", ctx.uniq("o"), "x".repeat(64))
+        .chars()
+        .take(64)
+        .collect::<String>();
     c.insert("organizationId".into(), json!(max_org));
     accept_claims(&ctx, &c).await.map(|_| ())
 }
@@ -338,8 +470,17 @@ async fn auth_25(ctx: Ctx) -> CheckResult {
     c.insert("role".into(), json!("operator"));
     c.insert("email".into(), json!("u1@example.com"));
     let p = accept_claims(&ctx, &c).await?;
-    ensure(p.get("email").is_none(), "email is echoed in system:connected", "no email key", &p)?;
-    for (k, v) in [("role", json!(5)), ("email", json!(true)), ("role", json!(["admin"]))] {
+    ensure(
+        p.get("email").is_none(),
+        "email is echoed in system:connected",
+        "no email key",
+        &p,
+    )?;
+    for (k, v) in [
+        ("role", json!(5)),
+        ("email", json!(true)),
+        ("role", json!(["admin"])),
+    ] {
         let (_, _, mut c) = claims(&ctx);
         c.insert(k.into(), v);
         reject_claims(&ctx, &c, "invalid_claims").await?;
@@ -382,10 +523,13 @@ async fn configured_claim(ctx: Ctx, claim: &str, env: &str) -> CheckResult {
         ..e
     })?;
     let want = ctx.uniq(claim);
-    let inst = ctx.private_instance(&[(env, &want)]).await.map_err(|e| CheckFailure {
-        message: format!("the unconfigured half passed; {}", e.message),
-        ..e
-    })?;
+    let inst = ctx
+        .private_instance(&[(env, &want)])
+        .await
+        .map_err(|e| CheckFailure {
+            message: format!("the unconfigured half passed; {}", e.message),
+            ..e
+        })?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
         let (_, _, mut c) = claims(&pctx);
@@ -421,13 +565,19 @@ async fn auth_31(ctx: Ctx) -> CheckResult {
     reject_claims(&ctx, &c, "token_expired")
         .await
         .map_err(|e| CheckFailure {
-            message: format!("with the default leeway 0, exp one second ago: {}", e.message),
+            message: format!(
+                "with the default leeway 0, exp one second ago: {}",
+                e.message
+            ),
             ..e
         })?;
-    let inst = ctx.private_instance(&[("JWT_LEEWAY_SECS", "30")]).await.map_err(|e| CheckFailure {
-        message: format!("the default-leeway half passed; {}", e.message),
-        ..e
-    })?;
+    let inst = ctx
+        .private_instance(&[("JWT_LEEWAY_SECS", "30")])
+        .await
+        .map_err(|e| CheckFailure {
+            message: format!("the default-leeway half passed; {}", e.message),
+            ..e
+        })?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
         let (_, _, mut c) = claims(&pctx);
@@ -445,7 +595,13 @@ async fn auth_31(ctx: Ctx) -> CheckResult {
 }
 
 async fn auth_32(ctx: Ctx) -> CheckResult {
-    reject(&ctx, Some(json!({})), &OpenOptions::default(), "missing_token").await?;
+    reject(
+        &ctx,
+        Some(json!({})),
+        &OpenOptions::default(),
+        "missing_token",
+    )
+    .await?;
     let (_, _, mut c) = claims(&ctx);
     c.insert("exp".into(), json!(now_secs() - 60));
     reject_claims(&ctx, &c, "token_expired").await?;
@@ -464,10 +620,18 @@ async fn auth_33(ctx: Ctx) -> CheckResult {
     let (org, user, mut c) = claims(&ctx);
     c.insert("exp".into(), json!(now_secs() - 60));
     let t = ctx.minter.sign(&c)?;
-    let (mut cl, reply) = ctx.try_connect(Some(json!({ "token": t })), &OpenOptions::default()).await?;
+    let (mut cl, reply) = ctx
+        .try_connect(Some(json!({ "token": t })), &OpenOptions::default())
+        .await?;
     expect::connect_error(&reply, "token_expired")?;
-    ctx.publish_ok(&format!("org:{org}"), "test:afterRejected", json!(1)).await?;
-    ctx.publish_ok(&format!("org:{org}:user:{user}"), "test:afterRejected", json!(2)).await?;
+    ctx.publish_ok(&format!("org:{org}"), "test:afterRejected", json!(1))
+        .await?;
+    ctx.publish_ok(
+        &format!("org:{org}:user:{user}"),
+        "test:afterRejected",
+        json!(2),
+    )
+    .await?;
     let r = silence(&mut cl, 700, "after a CONNECT_ERROR").await;
     cl.close().await;
     r
@@ -478,14 +642,17 @@ async fn auth_34(ctx: Ctx) -> CheckResult {
     expect::connect_error(&reply, "missing_token")?;
     tokio::time::sleep(Duration::from_millis(100)).await;
     if cl.is_closed() {
-        ctx.tr.note("the connection was closed after the CONNECT_ERROR (allowed)");
+        ctx.tr
+            .note("the connection was closed after the CONNECT_ERROR (allowed)");
         return Ok(());
     }
     let t = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
     let nsp = ctx.nsp().to_string();
     match cl.connect_ns(&nsp, Some(json!({ "token": t }))).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(CheckFailure::fail("retry CONNECT with a valid token refused").actual(e)),
+        Ok(Err(e)) => {
+            return Err(CheckFailure::fail("retry CONNECT with a valid token refused").actual(e))
+        }
         Err(crate::client::ClientError::Closed(..)) => {
             ctx.tr.note("closed before the retry (allowed)");
             return Ok(());
@@ -498,15 +665,20 @@ async fn auth_34(ctx: Ctx) -> CheckResult {
 }
 
 async fn auth_35(ctx: Ctx) -> CheckResult {
-    let inst = ctx.private_instance(&[("ROOMCAST_CONNECT_TIMEOUT_MS", "500")]).await?;
+    let inst = ctx
+        .private_instance(&[("ROOMCAST_CONNECT_TIMEOUT_MS", "500")])
+        .await?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
         let mut cl = pctx.open().await?;
-        let (seen, _) = cl.wait_closed(Duration::from_millis(3000)).await.map_err(|e| {
-            CheckFailure::fail("the connection stayed open past connectTimeout")
-                .expected("closed within ~500 ms (ROOMCAST_CONNECT_TIMEOUT_MS=500)")
-                .actual(e)
-        })?;
+        let (seen, _) = cl
+            .wait_closed(Duration::from_millis(3000))
+            .await
+            .map_err(|e| {
+                CheckFailure::fail("the connection stayed open past connectTimeout")
+                    .expected("closed within ~500 ms (ROOMCAST_CONNECT_TIMEOUT_MS=500)")
+                    .actual(e)
+            })?;
         let _ = seen;
         Ok(())
     }

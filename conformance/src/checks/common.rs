@@ -17,7 +17,12 @@ pub fn claims(ctx: &Ctx) -> (String, String, Map<String, Value>) {
 }
 
 /// Connect with this auth payload on a fresh connection and expect CONNECT_ERROR with `reason`.
-pub async fn reject(ctx: &Ctx, auth: Option<Value>, opts: &OpenOptions, reason: &str) -> CheckResult {
+pub async fn reject(
+    ctx: &Ctx,
+    auth: Option<Value>,
+    opts: &OpenOptions,
+    reason: &str,
+) -> CheckResult {
     let (c, reply) = ctx.try_connect(auth, opts).await?;
     c.close().await;
     expect::connect_error(&reply, reason)
@@ -25,7 +30,13 @@ pub async fn reject(ctx: &Ctx, auth: Option<Value>, opts: &OpenOptions, reason: 
 
 /// Connect with `{"token": token}` and expect CONNECT_ERROR with `reason`.
 pub async fn reject_token(ctx: &Ctx, token: &str, reason: &str) -> CheckResult {
-    reject(ctx, Some(json!({ "token": token })), &OpenOptions::default(), reason).await
+    reject(
+        ctx,
+        Some(json!({ "token": token })),
+        &OpenOptions::default(),
+        reason,
+    )
+    .await
 }
 
 /// Signs `claims` with the primary algorithm and expects `reason`.
@@ -36,10 +47,16 @@ pub async fn reject_claims(ctx: &Ctx, claims: &Map<String, Value>, reason: &str)
 
 /// Connects with the token (or none) and these options; expects success and a
 /// valid `system:connected`; returns the client and its payload.
-pub async fn accept(ctx: &Ctx, auth: Option<Value>, opts: &OpenOptions) -> Result<(WsClient, Value), CheckFailure> {
+pub async fn accept(
+    ctx: &Ctx,
+    auth: Option<Value>,
+    opts: &OpenOptions,
+) -> Result<(WsClient, Value), CheckFailure> {
     let (mut c, reply) = ctx.try_connect(auth, opts).await?;
     if let Err(e) = reply {
-        return Err(CheckFailure::fail("the CONNECT was refused").expected("a CONNECT reply").actual(format!("CONNECT_ERROR {e}")));
+        return Err(CheckFailure::fail("the CONNECT was refused")
+            .expected("a CONNECT reply")
+            .actual(format!("CONNECT_ERROR {e}")));
     }
     let env = c.expect_event("system:connected").await?;
     expect::schema("system-connected.json", "system:connected", &env)?;
@@ -82,12 +99,18 @@ pub async fn alg_ctx(ctx: &Ctx, alg: Alg) -> Result<(Ctx, Option<Instance>), Che
         return Ok((ctx.clone(), None));
     }
     let Some(public) = public else {
-        return Err(CheckFailure::skip(format!("spawn mode needs the {} public key (PRIV:PUB) to configure the instance", alg.as_str())));
+        return Err(CheckFailure::skip(format!(
+            "spawn mode needs the {} public key (PRIV:PUB) to configure the instance",
+            alg.as_str()
+        )));
     };
     let path = temp_file(&format!("{}-{}.pem", alg.as_str(), ctx.uniq("k")), &public)?;
     let algs = format!("HS256,{}", alg.as_str());
     let inst = ctx
-        .private_instance(&[("JWT_PUBLIC_KEY_FILE", &path.to_string_lossy()), ("JWT_ALGORITHMS", &algs)])
+        .private_instance(&[
+            ("JWT_PUBLIC_KEY_FILE", &path.to_string_lossy()),
+            ("JWT_ALGORITHMS", &algs),
+        ])
         .await?;
     Ok((ctx.with_target(&inst.base), Some(inst)))
 }
@@ -104,7 +127,9 @@ pub async fn silence(c: &mut WsClient, ms: u64, what: &str) -> CheckResult {
 
 /// Subscribes with an ack and expects the ok ack for `room`.
 pub async fn subscribe(c: &mut WsClient, kind: &str, id: &str, room: &str) -> CheckResult {
-    let args = c.emit_ack(&format!("subscribe:{kind}"), vec![json!(id)]).await?;
+    let args = c
+        .emit_ack(&format!("subscribe:{kind}"), vec![json!(id)])
+        .await?;
     expect::ack_ok(&args, room)
 }
 
@@ -129,27 +154,45 @@ pub const MARKER: &str = "test:marker";
 
 /// Publishes a marker into `room`; returns its eventId.
 pub async fn publish_marker(ctx: &Ctx, room: &str) -> Result<String, CheckFailure> {
-    let b = ctx.publish_ok(room, MARKER, json!({ "marker": true })).await?;
-    Ok(b.get("eventId").and_then(Value::as_str).unwrap_or("").to_string())
+    let b = ctx
+        .publish_ok(room, MARKER, json!({ "marker": true }))
+        .await?;
+    Ok(b.get("eventId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string())
 }
 
 /// The next event on `c` must be the marker with `event_id` (nothing published before it may arrive).
 pub async fn expect_marker(c: &mut WsClient, event_id: &str, what: &str) -> CheckResult {
     let (name, args) = c.next_event("the marker event").await?;
-    let got_id = args.first().and_then(|e| e.get("eventId")).and_then(Value::as_str).unwrap_or("");
+    let got_id = args
+        .first()
+        .and_then(|e| e.get("eventId"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name != MARKER || got_id != event_id {
-        return Err(CheckFailure::fail(format!("{what}: an event arrived that must not"))
-            .expected(format!("only the marker {MARKER} {event_id}"))
-            .actual(format!("{name} {}", Value::Array(args))));
+        return Err(
+            CheckFailure::fail(format!("{what}: an event arrived that must not"))
+                .expected(format!("only the marker {MARKER} {event_id}"))
+                .actual(format!("{name} {}", Value::Array(args))),
+        );
     }
     Ok(())
 }
 
 /// Subscribes every id with pipelined acks; returns every ack's arguments in order.
-pub async fn subscribe_many(c: &mut WsClient, kind: &str, ids: &[String]) -> Result<Vec<Vec<Value>>, CheckFailure> {
+pub async fn subscribe_many(
+    c: &mut WsClient,
+    kind: &str,
+    ids: &[String],
+) -> Result<Vec<Vec<Value>>, CheckFailure> {
     let mut acks = Vec::new();
     for id in ids {
-        acks.push(c.emit_with_ack_id(&format!("subscribe:{kind}"), vec![json!(id)]).await?);
+        acks.push(
+            c.emit_with_ack_id(&format!("subscribe:{kind}"), vec![json!(id)])
+                .await?,
+        );
     }
     let mut out = Vec::new();
     for a in acks {

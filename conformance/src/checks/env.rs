@@ -42,8 +42,16 @@ async fn member(ctx: &Ctx) -> Result<(WsClient, String, String, Value), CheckFai
 async fn sample_envelopes(ctx: &Ctx) -> Result<Vec<(String, Value)>, CheckFailure> {
     let (mut c, org, _, connected) = member(ctx).await?;
     let mut out = vec![("system:connected".to_string(), connected)];
-    ctx.publish_ok(&format!("org:{org}"), "dashboard:summaryUpdated", json!({"open": 3})).await?;
-    out.push(("dashboard:summaryUpdated".into(), c.expect_event("dashboard:summaryUpdated").await?));
+    ctx.publish_ok(
+        &format!("org:{org}"),
+        "dashboard:summaryUpdated",
+        json!({"open": 3}),
+    )
+    .await?;
+    out.push((
+        "dashboard:summaryUpdated".into(),
+        c.expect_event("dashboard:summaryUpdated").await?,
+    ));
     c.emit("subscribe:site", vec![json!("bad id")]).await?;
     out.push(("system:error".into(), c.expect_event("system:error").await?));
     c.emit("system:ping", vec![]).await?;
@@ -54,18 +62,43 @@ async fn sample_envelopes(ctx: &Ctx) -> Result<Vec<(String, Value)>, CheckFailur
 
 async fn env_1(ctx: Ctx) -> CheckResult {
     let (mut c, org, _, _) = member(&ctx).await?;
-    ctx.publish_ok(&format!("org:{org}"), "dashboard:summaryUpdated", json!({"open": 3})).await?;
+    ctx.publish_ok(
+        &format!("org:{org}"),
+        "dashboard:summaryUpdated",
+        json!({"open": 3}),
+    )
+    .await?;
     let p = c.next_sio("the published event").await?;
     match &p.data {
         PacketData::Event { args, ack } => {
-            ensure(ack.is_none(), "a server event carries an ack id", "no ack id", format!("{ack:?}"))?;
-            ensure(args.len() == 2, "the EVENT does not have exactly two elements", "[name, envelope]", Value::Array(args.clone()))?;
+            ensure(
+                ack.is_none(),
+                "a server event carries an ack id",
+                "no ack id",
+                format!("{ack:?}"),
+            )?;
+            ensure(
+                args.len() == 2,
+                "the EVENT does not have exactly two elements",
+                "[name, envelope]",
+                Value::Array(args.clone()),
+            )?;
             let name = args.first().cloned().unwrap_or(Value::Null);
-            let ty = args.get(1).and_then(|e| e.get("type")).cloned().unwrap_or(Value::Null);
+            let ty = args
+                .get(1)
+                .and_then(|e| e.get("type"))
+                .cloned()
+                .unwrap_or(Value::Null);
             ensure_json("event name equals the envelope's type", &ty, &name)?;
             ensure_json("event name", &json!("dashboard:summaryUpdated"), &name)?;
         }
-        other => return Err(CheckFailure::fail("the server sent something else than an EVENT").expected("EVENT").actual(format!("{other:?}"))),
+        other => {
+            return Err(
+                CheckFailure::fail("the server sent something else than an EVENT")
+                    .expected("EVENT")
+                    .actual(format!("{other:?}")),
+            )
+        }
     }
     c.close().await;
     Ok(())
@@ -73,7 +106,10 @@ async fn env_1(ctx: Ctx) -> CheckResult {
 
 async fn env_2(ctx: Ctx) -> CheckResult {
     for (ty, v) in sample_envelopes(&ctx).await? {
-        expect::envelope(&v, Some(&ty)).map_err(|e| CheckFailure { message: format!("{ty}: {}", e.message), ..e })?;
+        expect::envelope(&v, Some(&ty)).map_err(|e| CheckFailure {
+            message: format!("{ty}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -81,27 +117,53 @@ async fn env_2(ctx: Ctx) -> CheckResult {
 async fn env_3(ctx: Ctx) -> CheckResult {
     for (ty, v) in sample_envelopes(&ctx).await? {
         let id = v.get("eventId").and_then(Value::as_str).unwrap_or("");
-        ensure(expect::is_uuid_v4_lower(id), format!("{ty}: eventId is not a lowercase UUID v4"), "lowercase UUID v4", id)?;
+        ensure(
+            expect::is_uuid_v4_lower(id),
+            format!("{ty}: eventId is not a lowercase UUID v4"),
+            "lowercase UUID v4",
+            id,
+        )?;
     }
     Ok(())
 }
 
 async fn env_4(ctx: Ctx) -> CheckResult {
     let mut ids = Vec::new();
-    for (_, v) in sample_envelopes(&ctx).await?.into_iter().chain(sample_envelopes(&ctx).await?) {
-        ids.push(v.get("eventId").and_then(Value::as_str).unwrap_or("").to_string());
+    for (_, v) in sample_envelopes(&ctx)
+        .await?
+        .into_iter()
+        .chain(sample_envelopes(&ctx).await?)
+    {
+        ids.push(
+            v.get("eventId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        );
     }
     let (mut c, org, _, _) = member(&ctx).await?;
     for i in 0..3 {
-        let b = ctx.publish_ok(&format!("org:{org}"), "test:same", json!(i)).await?;
-        ids.push(b.get("eventId").and_then(Value::as_str).unwrap_or("").to_string());
+        let b = ctx
+            .publish_ok(&format!("org:{org}"), "test:same", json!(i))
+            .await?;
+        ids.push(
+            b.get("eventId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        );
         c.expect_event("test:same").await?;
     }
     c.close().await;
     let mut sorted = ids.clone();
     sorted.sort();
     sorted.dedup();
-    ensure(sorted.len() == ids.len(), "two distinct events share an eventId", "distinct ids", ids.join(", "))
+    ensure(
+        sorted.len() == ids.len(),
+        "two distinct events share an eventId",
+        "distinct ids",
+        ids.join(", "),
+    )
 }
 
 async fn env_5(ctx: Ctx) -> CheckResult {
@@ -109,7 +171,11 @@ async fn env_5(ctx: Ctx) -> CheckResult {
     for (ty, v) in sample_envelopes(&ctx).await? {
         let ts = v.get("timestamp").and_then(Value::as_str).unwrap_or("");
         let Some(ms) = expect::parse_iso_ms(ts) else {
-            return Err(CheckFailure::fail(format!("{ty}: timestamp is not toISOString form")).expected("YYYY-MM-DDTHH:MM:SS.sssZ").actual(ts));
+            return Err(
+                CheckFailure::fail(format!("{ty}: timestamp is not toISOString form"))
+                    .expected("YYYY-MM-DDTHH:MM:SS.sssZ")
+                    .actual(ts),
+            );
         };
         let after = expect::now_ms();
         ensure(
@@ -135,7 +201,8 @@ async fn env_6(ctx: Ctx) -> CheckResult {
         json!({}),
     ];
     for p in payloads {
-        ctx.publish_ok(&format!("org:{org}"), "test:payload", p.clone()).await?;
+        ctx.publish_ok(&format!("org:{org}"), "test:payload", p.clone())
+            .await?;
         let e = recv_envelope(&mut c, "test:payload").await?;
         ensure_json("payload delivered unchanged", &p, &e.payload)?;
     }
@@ -151,11 +218,25 @@ async fn env_7(ctx: Ctx) -> CheckResult {
         subscribe(&mut c, "site", "s1", &format!("org:{org}:site:s1")).await?;
         clients.push(c);
     }
-    let b = ctx.publish_ok(&format!("org:{org}:site:s1"), "test:everywhere", json!({"n": 1})).await?;
+    let b = ctx
+        .publish_ok(
+            &format!("org:{org}:site:s1"),
+            "test:everywhere",
+            json!({"n": 1}),
+        )
+        .await?;
     for c in clients.iter_mut() {
         let e = recv_envelope(c, "test:everywhere").await?;
-        ensure_json("eventId equals the 202's", b.get("eventId").unwrap_or(&Value::Null), &json!(e.event_id))?;
-        ensure_json("timestamp equals the 202's", b.get("timestamp").unwrap_or(&Value::Null), &json!(e.timestamp))?;
+        ensure_json(
+            "eventId equals the 202's",
+            b.get("eventId").unwrap_or(&Value::Null),
+            &json!(e.event_id),
+        )?;
+        ensure_json(
+            "timestamp equals the 202's",
+            b.get("timestamp").unwrap_or(&Value::Null),
+            &json!(e.timestamp),
+        )?;
     }
     for c in clients {
         c.close().await;
@@ -165,14 +246,31 @@ async fn env_7(ctx: Ctx) -> CheckResult {
 
 async fn env_8(ctx: Ctx) -> CheckResult {
     let (mut c, org, _, _) = member(&ctx).await?;
-    for ty in ["dashboard:summaryUpdated", "lobby:room_list", "a1_b2:x_Y9", "x:y"] {
-        ctx.publish_ok(&format!("org:{org}"), ty, json!(null)).await?;
+    for ty in [
+        "dashboard:summaryUpdated",
+        "lobby:room_list",
+        "a1_b2:x_Y9",
+        "x:y",
+    ] {
+        ctx.publish_ok(&format!("org:{org}"), ty, json!(null))
+            .await?;
         recv_envelope(&mut c, ty).await?;
     }
     let token = ctx.minter.publisher(None)?;
-    for ty in ["Dash:x", "dash:X", "a_:b", "_a:b", "dash", "a:b:c", "a-b:c", "a:b-c", "1a:b", ":b", "a:", "a b:c"] {
-        let r = ctx.publish(&token, &json!({"room": format!("org:{org}"), "type": ty, "payload": null})).await?;
-        expect::http_error(&r, 400, "INVALID_TYPE").map_err(|e| CheckFailure { message: format!("type {ty:?}: {}", e.message), ..e })?;
+    for ty in [
+        "Dash:x", "dash:X", "a_:b", "_a:b", "dash", "a:b:c", "a-b:c", "a:b-c", "1a:b", ":b", "a:",
+        "a b:c",
+    ] {
+        let r = ctx
+            .publish(
+                &token,
+                &json!({"room": format!("org:{org}"), "type": ty, "payload": null}),
+            )
+            .await?;
+        expect::http_error(&r, 400, "INVALID_TYPE").map_err(|e| CheckFailure {
+            message: format!("type {ty:?}: {}", e.message),
+            ..e
+        })?;
     }
     let m = publish_marker(&ctx, &format!("org:{org}")).await?;
     expect_marker(&mut c, &m, "a refused type was delivered").await?;
@@ -184,10 +282,16 @@ async fn env_9(ctx: Ctx) -> CheckResult {
     let (mut c, org, _, _) = member(&ctx).await?;
     let t64 = format!("test:{}", "a".repeat(59));
     let t65 = format!("test:{}", "a".repeat(60));
-    ctx.publish_ok(&format!("org:{org}"), &t64, json!(null)).await?;
+    ctx.publish_ok(&format!("org:{org}"), &t64, json!(null))
+        .await?;
     recv_envelope(&mut c, &t64).await?;
     let token = ctx.minter.publisher(None)?;
-    let r = ctx.publish(&token, &json!({"room": format!("org:{org}"), "type": t65, "payload": null})).await?;
+    let r = ctx
+        .publish(
+            &token,
+            &json!({"room": format!("org:{org}"), "type": t65, "payload": null}),
+        )
+        .await?;
     expect::http_error(&r, 400, "INVALID_TYPE")?;
     c.close().await;
     Ok(())
@@ -196,33 +300,54 @@ async fn env_9(ctx: Ctx) -> CheckResult {
 async fn env_10(ctx: Ctx) -> CheckResult {
     let (mut c, org, _, _) = member(&ctx).await?;
     let token = ctx.minter.publisher(None)?;
-    for ty in ["system:connected", "system:error", "auth:refresh", "system:anything"] {
-        let r = ctx.publish(&token, &json!({"room": format!("org:{org}"), "type": ty, "payload": {}})).await?;
+    for ty in [
+        "system:connected",
+        "system:error",
+        "auth:refresh",
+        "system:anything",
+    ] {
+        let r = ctx
+            .publish(
+                &token,
+                &json!({"room": format!("org:{org}"), "type": ty, "payload": {}}),
+            )
+            .await?;
         expect::http_error(&r, 400, "RESERVED_TYPE")?;
     }
     let m = publish_marker(&ctx, &format!("org:{org}")).await?;
     expect_marker(&mut c, &m, "a reserved type was delivered").await?;
     // a domain that merely starts like a reserved one is not reserved
-    ctx.publish_ok(&format!("org:{org}"), "systems:x", json!(1)).await?;
+    ctx.publish_ok(&format!("org:{org}"), "systems:x", json!(1))
+        .await?;
     recv_envelope(&mut c, "systems:x").await?;
     c.close().await;
     Ok(())
 }
 
 /// Connects by hand: returns (client, CONNECT reply payload, system:connected envelope).
-async fn connect_raw(ctx: &Ctx, claims: &serde_json::Map<String, Value>) -> Result<(WsClient, Value, Value), CheckFailure> {
+async fn connect_raw(
+    ctx: &Ctx,
+    claims: &serde_json::Map<String, Value>,
+) -> Result<(WsClient, Value, Value), CheckFailure> {
     let t = ctx.minter.sign(claims)?;
     let mut c = ctx.open().await?;
     let nsp = ctx.nsp().to_string();
     let reply = c.connect_ns(&nsp, Some(json!({ "token": t }))).await?;
     let reply = reply.map_err(|e| CheckFailure::fail("valid token refused").actual(e))?;
-    let p = c.next_sio("system:connected right after the CONNECT reply").await?;
+    let p = c
+        .next_sio("system:connected right after the CONNECT reply")
+        .await?;
     let env = match p.data {
-        PacketData::Event { mut args, ack: None } if args.len() == 2 && args.first() == Some(&json!("system:connected")) => args.remove(1),
+        PacketData::Event {
+            mut args,
+            ack: None,
+        } if args.len() == 2 && args.first() == Some(&json!("system:connected")) => args.remove(1),
         other => {
-            return Err(CheckFailure::fail("the first packet after the CONNECT reply is not system:connected")
-                .expected("42[\"system:connected\",{...}]")
-                .actual(format!("{other:?}")))
+            return Err(CheckFailure::fail(
+                "the first packet after the CONNECT reply is not system:connected",
+            )
+            .expected("42[\"system:connected\",{...}]")
+            .actual(format!("{other:?}")))
         }
     };
     Ok((c, reply, env))
@@ -242,7 +367,11 @@ async fn env_11(ctx: Ctx) -> CheckResult {
         "role": "operator",
         "rooms": [format!("org:{org}"), format!("org:{org}:user:{user}")],
     });
-    ensure_json("system:connected payload", &want, env.get("payload").unwrap_or(&Value::Null))?;
+    ensure_json(
+        "system:connected payload",
+        &want,
+        env.get("payload").unwrap_or(&Value::Null),
+    )?;
     c.close().await;
     Ok(())
 }
@@ -251,10 +380,24 @@ async fn env_12(ctx: Ctx) -> CheckResult {
     let claims = crate::tokens::client_claims(&ctx.uniq("org"), &ctx.uniq("u"));
     let (c, reply, env) = connect_raw(&ctx, &claims).await?;
     let sid = reply.get("sid").cloned().unwrap_or(Value::Null);
-    ensure(sid.is_string(), "the CONNECT reply has no sid", "{\"sid\":\"...\"}", &reply)?;
-    ensure_json("payload.sid equals the CONNECT reply's sid", &sid, env.pointer("/payload/sid").unwrap_or(&Value::Null))?;
+    ensure(
+        sid.is_string(),
+        "the CONNECT reply has no sid",
+        "{\"sid\":\"...\"}",
+        &reply,
+    )?;
+    ensure_json(
+        "payload.sid equals the CONNECT reply's sid",
+        &sid,
+        env.pointer("/payload/sid").unwrap_or(&Value::Null),
+    )?;
     let eio = c.open.get("sid").cloned().unwrap_or(Value::Null);
-    ensure(sid != eio, "payload.sid is the Engine.IO session id", "the Socket.IO socket id", &sid)?;
+    ensure(
+        sid != eio,
+        "payload.sid is the Engine.IO session id",
+        "the Socket.IO socket id",
+        &sid,
+    )?;
     c.close().await;
     Ok(())
 }
@@ -275,14 +418,23 @@ async fn env_14(ctx: Ctx) -> CheckResult {
     claims.insert("email".into(), json!("u1@example.com"));
     let (c, _, env) = connect_raw(&ctx, &claims).await?;
     let p = env.get("payload").cloned().unwrap_or(Value::Null);
-    ensure(p.get("role").is_none(), "role present without a role claim", "no role key", &p)?;
+    ensure(
+        p.get("role").is_none(),
+        "role present without a role claim",
+        "no role key",
+        &p,
+    )?;
     ensure(p.get("email").is_none(), "email echoed", "no email key", &p)?;
     c.close().await;
     claims.insert("role".into(), json!("admin"));
     let (c, _, env) = connect_raw(&ctx, &claims).await?;
     let p = env.get("payload").cloned().unwrap_or(Value::Null);
     ensure(p.get("email").is_none(), "email echoed", "no email key", &p)?;
-    ensure_json("role echoed", &json!("admin"), p.get("role").unwrap_or(&Value::Null))?;
+    ensure_json(
+        "role echoed",
+        &json!("admin"),
+        p.get("role").unwrap_or(&Value::Null),
+    )?;
     c.close().await;
     Ok(())
 }
@@ -294,9 +446,23 @@ async fn env_15(ctx: Ctx) -> CheckResult {
     expect::envelope(&v, Some("system:error"))?;
     expect::schema("system-error.json", "system:error", &v)?;
     let p = v.get("payload").cloned().unwrap_or(Value::Null);
-    let keys: Vec<&String> = p.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    ensure(keys.len() == 2 && p.get("code").is_some() && p.pointer("/message").is_some_and(Value::is_string), "payload is not exactly {code, message}", "{code, message}", &p)?;
-    ensure_json("code", &json!("INVALID_ID"), p.get("code").unwrap_or(&Value::Null))?;
+    let keys: Vec<&String> = p
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    ensure(
+        keys.len() == 2
+            && p.get("code").is_some()
+            && p.pointer("/message").is_some_and(Value::is_string),
+        "payload is not exactly {code, message}",
+        "{code, message}",
+        &p,
+    )?;
+    ensure_json(
+        "code",
+        &json!("INVALID_ID"),
+        p.get("code").unwrap_or(&Value::Null),
+    )?;
     c.close().await;
     Ok(())
 }
@@ -307,12 +473,22 @@ async fn env_16(ctx: Ctx) -> CheckResult {
         let before = expect::now_ms();
         let ack = c.emit_ack("system:ping", args).await?;
         let [a] = ack.as_slice() else {
-            return Err(CheckFailure::fail("the ping ack does not have exactly one argument").actual(Value::Array(ack)));
+            return Err(
+                CheckFailure::fail("the ping ack does not have exactly one argument")
+                    .actual(Value::Array(ack)),
+            );
         };
         expect::schema("ping-ack.json", "the ping ack", a)?;
         let ts = a.get("timestamp").and_then(Value::as_str).unwrap_or("");
-        let ms = expect::parse_iso_ms(ts).ok_or_else(|| CheckFailure::fail("ping ack timestamp is not toISOString").actual(ts))?;
-        ensure((ms - before).abs() < 5000, "ping ack timestamp is not the server time", "now", ts)?;
+        let ms = expect::parse_iso_ms(ts).ok_or_else(|| {
+            CheckFailure::fail("ping ack timestamp is not toISOString").actual(ts)
+        })?;
+        ensure(
+            (ms - before).abs() < 5000,
+            "ping ack timestamp is not the server time",
+            "now",
+            ts,
+        )?;
     }
     c.close().await;
     Ok(())
@@ -324,9 +500,22 @@ async fn env_17(ctx: Ctx) -> CheckResult {
     let v = c.expect_event("system:pong").await?;
     expect::envelope(&v, Some("system:pong"))?;
     expect::schema("system-pong.json", "system:pong", &v)?;
-    ensure(v.pointer("/payload/pong") == Some(&json!(true)), "payload.pong", "true", &v)?;
-    let ts = v.pointer("/payload/timestamp").and_then(Value::as_str).unwrap_or("");
-    ensure(expect::parse_iso_ms(ts).is_some(), "payload.timestamp is not toISOString", "YYYY-MM-DDTHH:MM:SS.sssZ", ts)?;
+    ensure(
+        v.pointer("/payload/pong") == Some(&json!(true)),
+        "payload.pong",
+        "true",
+        &v,
+    )?;
+    let ts = v
+        .pointer("/payload/timestamp")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    ensure(
+        expect::parse_iso_ms(ts).is_some(),
+        "payload.timestamp is not toISOString",
+        "YYYY-MM-DDTHH:MM:SS.sssZ",
+        ts,
+    )?;
     c.close().await;
     Ok(())
 }

@@ -47,7 +47,13 @@ fn url(ctx: &Ctx) -> String {
 }
 
 /// A raw request to the publish endpoint.
-async fn raw(ctx: &Ctx, method: &str, token: Option<&str>, ct: Option<&str>, body: impl Into<Bytes>) -> Result<HttpResponse, CheckFailure> {
+async fn raw(
+    ctx: &Ctx,
+    method: &str,
+    token: Option<&str>,
+    ct: Option<&str>,
+    body: impl Into<Bytes>,
+) -> Result<HttpResponse, CheckFailure> {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut h: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = &auth {
@@ -57,7 +63,13 @@ async fn raw(ctx: &Ctx, method: &str, token: Option<&str>, ct: Option<&str>, bod
         h.push(("content-type", c));
     }
     let body: Bytes = body.into();
-    ctx.http(method, &url(ctx), &h, if body.is_empty() { None } else { Some(body) }).await
+    ctx.http(
+        method,
+        &url(ctx),
+        &h,
+        if body.is_empty() { None } else { Some(body) },
+    )
+    .await
 }
 
 fn body(room: &str, ty: &str) -> Value {
@@ -71,22 +83,48 @@ async fn member(ctx: &Ctx) -> Result<(WsClient, String), CheckFailure> {
 }
 
 fn accepted(r: &HttpResponse, room: &str) -> Result<Value, CheckFailure> {
-    ensure(r.status == 202, "publish not accepted", "202", format!("{} {}", r.status, r.text()))?;
+    ensure(
+        r.status == 202,
+        "publish not accepted",
+        "202",
+        format!("{} {}", r.status, r.text()),
+    )?;
     let ct = r.header("content-type").unwrap_or("");
-    ensure(ct.to_ascii_lowercase().starts_with("application/json"), "202 is not application/json", "application/json", ct)?;
-    let b = r.json().ok_or_else(|| CheckFailure::fail("202 body is not JSON").actual(r.text()))?;
-    ensure_json("room echoed", &json!(room), b.get("room").unwrap_or(&Value::Null))?;
+    ensure(
+        ct.to_ascii_lowercase().starts_with("application/json"),
+        "202 is not application/json",
+        "application/json",
+        ct,
+    )?;
+    let b = r
+        .json()
+        .ok_or_else(|| CheckFailure::fail("202 body is not JSON").actual(r.text()))?;
+    ensure_json(
+        "room echoed",
+        &json!(room),
+        b.get("room").unwrap_or(&Value::Null),
+    )?;
     Ok(b)
 }
 
 async fn pub_1(ctx: Ctx) -> CheckResult {
     let token = ctx.minter.publisher(None)?;
     let room = format!("org:{}:site:s1", ctx.uniq("org"));
-    let r = ctx.publish(&token, &body(&room, "dashboard:summaryUpdated")).await?;
+    let r = ctx
+        .publish(&token, &body(&room, "dashboard:summaryUpdated"))
+        .await?;
     let b = accepted(&r, &room)?;
     expect::schema("publish-accepted.json", "the 202 body", &b)?;
-    let keys: Vec<&String> = b.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    ensure(keys.len() == 3, "the 202 body is not exactly {eventId, room, timestamp}", "3 keys", &b)
+    let keys: Vec<&String> = b
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    ensure(
+        keys.len() == 3,
+        "the 202 body is not exactly {eventId, room, timestamp}",
+        "3 keys",
+        &b,
+    )
 }
 
 async fn pub_2(ctx: Ctx) -> CheckResult {
@@ -102,15 +140,32 @@ async fn pub_2(ctx: Ctx) -> CheckResult {
     let b = ctx.publish_ok(&room, "test:once", json!(1)).await?;
     for c in cs.iter_mut() {
         let e = recv_envelope(c, "test:once").await?;
-        ensure_json("delivered event id", b.get("eventId").unwrap_or(&Value::Null), &json!(e.event_id))?;
+        ensure_json(
+            "delivered event id",
+            b.get("eventId").unwrap_or(&Value::Null),
+            &json!(e.event_id),
+        )?;
     }
     let took = t0.elapsed();
-    ensure(took <= ctx.step(), "delivery took longer than the bound", format!("≤ {} ms", ctx.step().as_millis()), format!("{} ms", took.as_millis()))?;
+    ensure(
+        took <= ctx.step(),
+        "delivery took longer than the bound",
+        format!("≤ {} ms", ctx.step().as_millis()),
+        format!("{} ms", took.as_millis()),
+    )?;
     // exactly once: nothing more within a quiet window
-    let quiet = futures_util::future::join_all(cs.iter_mut().map(|c| c.expect_silence(Duration::from_millis(1000)))).await;
+    let quiet = futures_util::future::join_all(
+        cs.iter_mut()
+            .map(|c| c.expect_silence(Duration::from_millis(1000))),
+    )
+    .await;
     for r in quiet {
         if let Err(i) = r {
-            return Err(CheckFailure::fail("a second delivery within the quiet window").expected("nothing").actual(format!("{i:?}")));
+            return Err(
+                CheckFailure::fail("a second delivery within the quiet window")
+                    .expected("nothing")
+                    .actual(format!("{i:?}")),
+            );
         }
     }
     for c in cs {
@@ -121,10 +176,20 @@ async fn pub_2(ctx: Ctx) -> CheckResult {
 
 async fn pub_3(ctx: Ctx) -> CheckResult {
     let (mut c, org) = member(&ctx).await?;
-    let b = ctx.publish_ok(&format!("org:{org}"), "test:ids", json!(1)).await?;
+    let b = ctx
+        .publish_ok(&format!("org:{org}"), "test:ids", json!(1))
+        .await?;
     let e = recv_envelope(&mut c, "test:ids").await?;
-    ensure_json("eventId", b.get("eventId").unwrap_or(&Value::Null), &json!(e.event_id))?;
-    ensure_json("timestamp", b.get("timestamp").unwrap_or(&Value::Null), &json!(e.timestamp))?;
+    ensure_json(
+        "eventId",
+        b.get("eventId").unwrap_or(&Value::Null),
+        &json!(e.event_id),
+    )?;
+    ensure_json(
+        "timestamp",
+        b.get("timestamp").unwrap_or(&Value::Null),
+        &json!(e.timestamp),
+    )?;
     c.close().await;
     Ok(())
 }
@@ -133,12 +198,19 @@ async fn pub_4(ctx: Ctx) -> CheckResult {
     let (mut c, org) = member(&ctx).await?;
     let mut ids = Vec::new();
     for i in 0..20 {
-        let b = ctx.publish_ok(&format!("org:{org}"), "test:seq", json!(i)).await?;
+        let b = ctx
+            .publish_ok(&format!("org:{org}"), "test:seq", json!(i))
+            .await?;
         ids.push(b.get("eventId").cloned().unwrap_or(Value::Null));
     }
     for (i, id) in ids.iter().enumerate() {
         let e = recv_envelope(&mut c, "test:seq").await?;
-        ensure(json!(e.event_id) == *id, format!("event {i} arrived out of order"), id, format!("{} (payload {})", e.event_id, e.payload))?;
+        ensure(
+            json!(e.event_id) == *id,
+            format!("event {i} arrived out of order"),
+            id,
+            format!("{} (payload {})", e.event_id, e.payload),
+        )?;
     }
     c.close().await;
     Ok(())
@@ -148,7 +220,9 @@ async fn pub_5(ctx: Ctx) -> CheckResult {
     let (mut c, org) = member(&ctx).await?;
     let token = ctx.minter.publisher(None)?;
     let room = format!("org:{org}");
-    let r = ctx.publish(&token, &json!({"room": room, "type": "lobby:room_list"})).await?;
+    let r = ctx
+        .publish(&token, &json!({"room": room, "type": "lobby:room_list"}))
+        .await?;
     accepted(&r, &room)?;
     let e = recv_envelope(&mut c, "lobby:room_list").await?;
     ensure_json("payload", &Value::Null, &e.payload)?;
@@ -172,7 +246,12 @@ async fn pub_7(ctx: Ctx) -> CheckResult {
         .await?;
     let b = accepted(&r, &room)?;
     let e = recv_envelope(&mut c, "test:extra").await?;
-    ensure(e.event_id != "x" && b.get("eventId") != Some(&json!("x")), "a body key overrode the eventId", "a fresh eventId", &e.event_id)?;
+    ensure(
+        e.event_id != "x" && b.get("eventId") != Some(&json!("x")),
+        "a body key overrode the eventId",
+        "a fresh eventId",
+        &e.event_id,
+    )?;
     ensure_json("payload", &json!(1), &e.payload)?;
     c.close().await;
     Ok(())
@@ -184,8 +263,20 @@ async fn pub_8(ctx: Ctx) -> CheckResult {
     let r = raw(&ctx, "POST", None, Some("application/json"), b.clone()).await?;
     expect::http_error(&r, 401, "AUTH_FAILED")?;
     let t = ctx.minter.publisher(None)?;
-    for h in [format!("Basic {t}"), "Bearer".to_string(), "Bearer ".to_string(), t.clone()] {
-        let r = ctx.http("POST", &url(&ctx), &[("authorization", &h), ("content-type", "application/json")], Some(Bytes::from(b.clone()))).await?;
+    for h in [
+        format!("Basic {t}"),
+        "Bearer".to_string(),
+        "Bearer ".to_string(),
+        t.clone(),
+    ] {
+        let r = ctx
+            .http(
+                "POST",
+                &url(&ctx),
+                &[("authorization", &h), ("content-type", "application/json")],
+                Some(Bytes::from(b.clone())),
+            )
+            .await?;
         expect::http_error(&r, 401, "AUTH_FAILED")?;
     }
     Ok(())
@@ -208,11 +299,17 @@ async fn pub_9(ctx: Ctx) -> CheckResult {
     bad.push(("alg none", tokens::alg_none(&publisher_claims(None))));
     bad.push(("not a jwt", "not-a-jwt".into()));
     if let Some(s) = ctx.minter.keys().hs256_secret.clone() {
-        bad.push(("HS512", tokens::sign_hmac(jsonwebtoken::Algorithm::HS512, &s, &publisher_claims(None))?));
+        bad.push((
+            "HS512",
+            tokens::sign_hmac(jsonwebtoken::Algorithm::HS512, &s, &publisher_claims(None))?,
+        ));
     }
     for (what, t) in bad {
         let r = ctx.publish(&t, &body(&room, "test:x")).await?;
-        expect::http_error(&r, 401, "AUTH_FAILED").map_err(|e| CheckFailure { message: format!("{what} token: {}", e.message), ..e })?;
+        expect::http_error(&r, 401, "AUTH_FAILED").map_err(|e| CheckFailure {
+            message: format!("{what} token: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -223,19 +320,32 @@ async fn pub_10(ctx: Ctx) -> CheckResult {
         let mut c = publisher_claims(None);
         c.insert("organizationId".into(), bad.clone());
         let t = ctx.minter.sign(&c)?;
-        let r = ctx.publish(&t, &body(&format!("org:{org}"), "test:x")).await?;
-        expect::http_error(&r, 401, "AUTH_FAILED").map_err(|e| CheckFailure { message: format!("organizationId {bad}: {}", e.message), ..e })?;
+        let r = ctx
+            .publish(&t, &body(&format!("org:{org}"), "test:x"))
+            .await?;
+        expect::http_error(&r, 401, "AUTH_FAILED").map_err(|e| CheckFailure {
+            message: format!("organizationId {bad}: {}", e.message),
+            ..e
+        })?;
     }
     // no user id needed, valid organization accepted
     let t = ctx.minter.publisher(Some(&org))?;
-    let r = ctx.publish(&t, &body(&format!("org:{org}"), "test:x")).await?;
+    let r = ctx
+        .publish(&t, &body(&format!("org:{org}"), "test:x"))
+        .await?;
     accepted(&r, &format!("org:{org}")).map(|_| ())
 }
 
 async fn pub_11(ctx: Ctx) -> CheckResult {
     let (mut c, org) = member(&ctx).await?;
     let room = format!("org:{org}");
-    for scope in [None, Some("realtime:read"), Some("realtime:publisher"), Some("realtime"), Some("")] {
+    for scope in [
+        None,
+        Some("realtime:read"),
+        Some("realtime:publisher"),
+        Some("realtime"),
+        Some(""),
+    ] {
         let mut cl = publisher_claims(None);
         match scope {
             Some(s) => cl.insert("scope".into(), json!(s)),
@@ -243,7 +353,10 @@ async fn pub_11(ctx: Ctx) -> CheckResult {
         };
         let t = ctx.minter.sign(&cl)?;
         let r = ctx.publish(&t, &body(&room, "test:unscoped")).await?;
-        expect::http_error(&r, 403, "FORBIDDEN").map_err(|e| CheckFailure { message: format!("scope {scope:?}: {}", e.message), ..e })?;
+        expect::http_error(&r, 403, "FORBIDDEN").map_err(|e| CheckFailure {
+            message: format!("scope {scope:?}: {}", e.message),
+            ..e
+        })?;
     }
     let mut cl = publisher_claims(None);
     cl.insert("scope".into(), json!("openid realtime:publish profile"));
@@ -257,12 +370,19 @@ async fn pub_11(ctx: Ctx) -> CheckResult {
 
 async fn pub_12(ctx: Ctx) -> CheckResult {
     let room = format!("org:{}", ctx.uniq("org"));
-    for scope in [json!(["realtime:publish"]), json!({"realtime:publish": true}), json!(true)] {
+    for scope in [
+        json!(["realtime:publish"]),
+        json!({"realtime:publish": true}),
+        json!(true),
+    ] {
         let mut cl = publisher_claims(None);
         cl.insert("scope".into(), scope.clone());
         let t = ctx.minter.sign(&cl)?;
         let r = ctx.publish(&t, &body(&room, "test:x")).await?;
-        expect::http_error(&r, 403, "FORBIDDEN").map_err(|e| CheckFailure { message: format!("scope {scope}: {}", e.message), ..e })?;
+        expect::http_error(&r, 403, "FORBIDDEN").map_err(|e| CheckFailure {
+            message: format!("scope {scope}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -271,13 +391,27 @@ async fn pub_13(ctx: Ctx) -> CheckResult {
     let (mut other, org_b) = member(&ctx).await?;
     let org_a = ctx.uniq("orga");
     let t = ctx.minter.publisher(Some(&org_a))?;
-    for room in [format!("org:{org_b}"), format!("org:{org_b}:site:s1"), format!("org:{org_a}x")] {
+    for room in [
+        format!("org:{org_b}"),
+        format!("org:{org_b}:site:s1"),
+        format!("org:{org_a}x"),
+    ] {
         let r = ctx.publish(&t, &body(&room, "test:foreign")).await?;
-        expect::http_error(&r, 403, "FORBIDDEN").map_err(|e| CheckFailure { message: format!("room {room}: {}", e.message), ..e })?;
+        expect::http_error(&r, 403, "FORBIDDEN").map_err(|e| CheckFailure {
+            message: format!("room {room}: {}", e.message),
+            ..e
+        })?;
     }
     let m = publish_marker(&ctx, &format!("org:{org_b}")).await?;
-    expect_marker(&mut other, &m, "a refused cross-organization publish was delivered").await?;
-    let r = ctx.publish(&t, &body(&format!("org:{org_a}:unit:u1"), "test:own")).await?;
+    expect_marker(
+        &mut other,
+        &m,
+        "a refused cross-organization publish was delivered",
+    )
+    .await?;
+    let r = ctx
+        .publish(&t, &body(&format!("org:{org_a}:unit:u1"), "test:own"))
+        .await?;
     accepted(&r, &format!("org:{org_a}:unit:u1"))?;
     other.close().await;
     Ok(())
@@ -300,12 +434,40 @@ async fn pub_14(ctx: Ctx) -> CheckResult {
 
 async fn pub_15(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
-    for b in ["not json", "{\"room\":", "[1,2]", "\"org:acme\"", "null", "42", "{\"room\":\"org:a\",\"type\":\"a:b\"} x"] {
-        let r = raw(&ctx, "POST", Some(&t), Some("application/json"), b.to_string()).await?;
-        expect::http_error(&r, 400, "INVALID_JSON").map_err(|e| CheckFailure { message: format!("body {b:?}: {}", e.message), ..e })?;
+    for b in [
+        "not json",
+        "{\"room\":",
+        "[1,2]",
+        "\"org:acme\"",
+        "null",
+        "42",
+        "{\"room\":\"org:a\",\"type\":\"a:b\"} x",
+    ] {
+        let r = raw(
+            &ctx,
+            "POST",
+            Some(&t),
+            Some("application/json"),
+            b.to_string(),
+        )
+        .await?;
+        expect::http_error(&r, 400, "INVALID_JSON").map_err(|e| CheckFailure {
+            message: format!("body {b:?}: {}", e.message),
+            ..e
+        })?;
     }
     // an empty body is not a JSON object either
-    let r = ctx.http("POST", &url(&ctx), &[("authorization", &format!("Bearer {t}")), ("content-type", "application/json")], Some(Bytes::new())).await?;
+    let r = ctx
+        .http(
+            "POST",
+            &url(&ctx),
+            &[
+                ("authorization", &format!("Bearer {t}")),
+                ("content-type", "application/json"),
+            ],
+            Some(Bytes::new()),
+        )
+        .await?;
     expect::http_error(&r, 400, "INVALID_JSON")
 }
 
@@ -322,7 +484,10 @@ async fn pub_16(ctx: Ctx) -> CheckResult {
     ];
     for b in bodies {
         let r = ctx.publish(&t, &b).await?;
-        expect::http_error(&r, 400, "INVALID_ROOM").map_err(|e| CheckFailure { message: format!("body {b}: {}", e.message), ..e })?;
+        expect::http_error(&r, 400, "INVALID_ROOM").map_err(|e| CheckFailure {
+            message: format!("body {b}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -331,13 +496,23 @@ async fn pub_17(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
     let room = format!("org:{}", ctx.uniq("org"));
     let long = format!("test:{}", "a".repeat(60));
-    for ty in [Value::Null, json!(5), json!("Bad:type"), json!("nodomain"), json!(long), json!(["a:b"])] {
+    for ty in [
+        Value::Null,
+        json!(5),
+        json!("Bad:type"),
+        json!("nodomain"),
+        json!(long),
+        json!(["a:b"]),
+    ] {
         let mut b = json!({"room": room, "payload": 1});
         if !ty.is_null() {
             b["type"] = ty.clone();
         }
         let r = ctx.publish(&t, &b).await?;
-        expect::http_error(&r, 400, "INVALID_TYPE").map_err(|e| CheckFailure { message: format!("type {ty}: {}", e.message), ..e })?;
+        expect::http_error(&r, 400, "INVALID_TYPE").map_err(|e| CheckFailure {
+            message: format!("type {ty}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -345,9 +520,17 @@ async fn pub_17(ctx: Ctx) -> CheckResult {
 async fn pub_18(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
     let room = format!("org:{}", ctx.uniq("org"));
-    for ty in ["system:connected", "system:x", "auth:refresh", "auth:expired"] {
+    for ty in [
+        "system:connected",
+        "system:x",
+        "auth:refresh",
+        "auth:expired",
+    ] {
         let r = ctx.publish(&t, &body(&room, ty)).await?;
-        expect::http_error(&r, 400, "RESERVED_TYPE").map_err(|e| CheckFailure { message: format!("type {ty}: {}", e.message), ..e })?;
+        expect::http_error(&r, 400, "RESERVED_TYPE").map_err(|e| CheckFailure {
+            message: format!("type {ty}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -355,10 +538,27 @@ async fn pub_18(ctx: Ctx) -> CheckResult {
 async fn pub_19(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
     for m in ["GET", "PUT", "DELETE", "PATCH"] {
-        let r = raw(&ctx, m, Some(&t), Some("application/json"), body("org:a", "test:x").to_string()).await?;
-        expect::http_error(&r, 405, "METHOD_NOT_ALLOWED").map_err(|e| CheckFailure { message: format!("{m}: {}", e.message), ..e })?;
+        let r = raw(
+            &ctx,
+            m,
+            Some(&t),
+            Some("application/json"),
+            body("org:a", "test:x").to_string(),
+        )
+        .await?;
+        expect::http_error(&r, 405, "METHOD_NOT_ALLOWED").map_err(|e| CheckFailure {
+            message: format!("{m}: {}", e.message),
+            ..e
+        })?;
         let allow = r.header("allow").unwrap_or("");
-        ensure(allow.split(',').any(|x| x.trim().eq_ignore_ascii_case("POST")), format!("{m}: no Allow: POST"), "Allow: POST", allow)?;
+        ensure(
+            allow
+                .split(',')
+                .any(|x| x.trim().eq_ignore_ascii_case("POST")),
+            format!("{m}: no Allow: POST"),
+            "Allow: POST",
+            allow,
+        )?;
     }
     Ok(())
 }
@@ -374,7 +574,12 @@ async fn pub_20(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
     let room = format!("org:{}", ctx.uniq("org"));
     let exact = sized_body(&room, 65536);
-    ensure(exact.len() == 65536, "harness bug: body size", 65536, exact.len())?;
+    ensure(
+        exact.len() == 65536,
+        "harness bug: body size",
+        65536,
+        exact.len(),
+    )?;
     let r = raw(&ctx, "POST", Some(&t), Some("application/json"), exact).await?;
     accepted(&r, &room)?;
     let over = sized_body(&room, 65537);
@@ -388,9 +593,18 @@ async fn pub_20(ctx: Ctx) -> CheckResult {
 async fn pub_21(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
     let b = body(&format!("org:{}", ctx.uniq("org")), "test:x").to_string();
-    for ct in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "text/json", "multipart/form-data; boundary=x"] {
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+        "text/json",
+        "multipart/form-data; boundary=x",
+    ] {
         let r = raw(&ctx, "POST", Some(&t), Some(ct), b.clone()).await?;
-        expect::http_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE").map_err(|e| CheckFailure { message: format!("{ct}: {}", e.message), ..e })?;
+        expect::http_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE").map_err(|e| CheckFailure {
+            message: format!("{ct}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -405,9 +619,23 @@ async fn pub_22(ctx: Ctx) -> CheckResult {
 async fn pub_23(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.publisher(None)?;
     let room = format!("org:{}", ctx.uniq("org"));
-    for ct in ["application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"] {
-        let r = raw(&ctx, "POST", Some(&t), Some(ct), body(&room, "test:x").to_string()).await?;
-        accepted(&r, &room).map_err(|e| CheckFailure { message: format!("{ct}: {}", e.message), ..e })?;
+    for ct in [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/json;charset=UTF-8",
+    ] {
+        let r = raw(
+            &ctx,
+            "POST",
+            Some(&t),
+            Some(ct),
+            body(&room, "test:x").to_string(),
+        )
+        .await?;
+        accepted(&r, &room).map_err(|e| CheckFailure {
+            message: format!("{ct}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -417,9 +645,15 @@ async fn pub_24(ctx: Ctx) -> CheckResult {
     // every 202 must be followed by a delivery (a Redis outage is exercised by FAN-9)
     let (mut c, org) = member(&ctx).await?;
     for i in 0..5 {
-        let b = ctx.publish_ok(&format!("org:{org}"), "test:promise", json!(i)).await?;
+        let b = ctx
+            .publish_ok(&format!("org:{org}"), "test:promise", json!(i))
+            .await?;
         let e = recv_envelope(&mut c, "test:promise").await?;
-        ensure_json("a 202 event was not delivered", b.get("eventId").unwrap_or(&Value::Null), &json!(e.event_id))?;
+        ensure_json(
+            "a 202 event was not delivered",
+            b.get("eventId").unwrap_or(&Value::Null),
+            &json!(e.event_id),
+        )?;
     }
     c.close().await;
     Err(CheckFailure::skip(
@@ -438,22 +672,94 @@ async fn pub_25(ctx: Ctx) -> CheckResult {
     let big = sized_body(&room, 70_000).replacen('{', "[", 1);
     let cases: Vec<(&str, Option<&str>, Option<&str>, String, u16, &str)> = vec![
         ("GET", None, None, String::new(), 405, "METHOD_NOT_ALLOWED"),
-        ("POST", None, Some("text/plain"), "x".into(), 401, "AUTH_FAILED"),
-        ("POST", Some(&unscoped), Some("text/plain"), "x".into(), 403, "FORBIDDEN"),
-        ("POST", Some(&good), Some("text/plain"), big.clone(), 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ("POST", Some(&good), Some("application/json"), big, 413, "PAYLOAD_TOO_LARGE"),
-        ("POST", Some(&good), Some("application/json"), "{oops".into(), 400, "INVALID_JSON"),
-        ("POST", Some(&good), Some("application/json"), json!({"room": "bad", "type": "Bad"}).to_string(), 400, "INVALID_ROOM"),
-        ("POST", Some(&good), Some("application/json"), json!({"room": room, "type": "Bad"}).to_string(), 400, "INVALID_TYPE"),
-        ("POST", Some(&foreign), Some("application/json"), json!({"room": room, "type": "system:x"}).to_string(), 400, "RESERVED_TYPE"),
-        ("POST", Some(&foreign), Some("application/json"), json!({"room": room, "type": "test:x"}).to_string(), 403, "FORBIDDEN"),
+        (
+            "POST",
+            None,
+            Some("text/plain"),
+            "x".into(),
+            401,
+            "AUTH_FAILED",
+        ),
+        (
+            "POST",
+            Some(&unscoped),
+            Some("text/plain"),
+            "x".into(),
+            403,
+            "FORBIDDEN",
+        ),
+        (
+            "POST",
+            Some(&good),
+            Some("text/plain"),
+            big.clone(),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            Some(&good),
+            Some("application/json"),
+            big,
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "POST",
+            Some(&good),
+            Some("application/json"),
+            "{oops".into(),
+            400,
+            "INVALID_JSON",
+        ),
+        (
+            "POST",
+            Some(&good),
+            Some("application/json"),
+            json!({"room": "bad", "type": "Bad"}).to_string(),
+            400,
+            "INVALID_ROOM",
+        ),
+        (
+            "POST",
+            Some(&good),
+            Some("application/json"),
+            json!({"room": room, "type": "Bad"}).to_string(),
+            400,
+            "INVALID_TYPE",
+        ),
+        (
+            "POST",
+            Some(&foreign),
+            Some("application/json"),
+            json!({"room": room, "type": "system:x"}).to_string(),
+            400,
+            "RESERVED_TYPE",
+        ),
+        (
+            "POST",
+            Some(&foreign),
+            Some("application/json"),
+            json!({"room": room, "type": "test:x"}).to_string(),
+            403,
+            "FORBIDDEN",
+        ),
     ];
     for (m, t, ct, b, status, code) in cases {
         let r = raw(&ctx, m, t, ct, b).await?;
         expect::http_error(&r, status, code)?;
         let v = r.json().unwrap_or(Value::Null);
-        let keys: Vec<&String> = v.get("error").and_then(Value::as_object).map(|o| o.keys().collect()).unwrap_or_default();
-        ensure(v.as_object().map(|o| o.len()) == Some(1) && keys.len() == 2, "error body is not exactly {error:{code,message}}", "{\"error\":{\"code\",\"message\"}}", &v)?;
+        let keys: Vec<&String> = v
+            .get("error")
+            .and_then(Value::as_object)
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        ensure(
+            v.as_object().map(|o| o.len()) == Some(1) && keys.len() == 2,
+            "error body is not exactly {error:{code,message}}",
+            "{\"error\":{\"code\",\"message\"}}",
+            &v,
+        )?;
     }
     Ok(())
 }
@@ -461,7 +767,10 @@ async fn pub_25(ctx: Ctx) -> CheckResult {
 async fn pub_26(ctx: Ctx) -> CheckResult {
     for p in ["/nope", "/v1/publish/extra", "/v2/publish"] {
         let r = ctx.http("GET", p, &[], None).await?;
-        expect::http_error(&r, 404, "NOT_FOUND").map_err(|e| CheckFailure { message: format!("GET {p}: {}", e.message), ..e })?;
+        expect::http_error(&r, 404, "NOT_FOUND").map_err(|e| CheckFailure {
+            message: format!("GET {p}: {}", e.message),
+            ..e
+        })?;
     }
     Ok(())
 }

@@ -53,22 +53,34 @@ async fn delivered(ctx: &Ctx, c: &mut WsClient, room: &str) -> CheckResult {
 }
 
 /// Publishes into `room`, then a marker into `org:{org}`: `c` must see only the marker.
-async fn not_delivered(ctx: &Ctx, c: &mut WsClient, room: &str, org: &str, what: &str) -> CheckResult {
-    ctx.publish_ok(room, "test:forbidden", json!({ "room": room })).await?;
+async fn not_delivered(
+    ctx: &Ctx,
+    c: &mut WsClient,
+    room: &str,
+    org: &str,
+    what: &str,
+) -> CheckResult {
+    ctx.publish_ok(room, "test:forbidden", json!({ "room": room }))
+        .await?;
     let m = publish_marker(ctx, &format!("org:{org}")).await?;
     expect_marker(c, &m, what).await
 }
 
 async fn room_1(ctx: Ctx) -> CheckResult {
     let (mut c, org, _) = member(&ctx).await?;
-    let long64: String = format!("{}{}", "A-z_9", "x".repeat(64)).chars().take(64).collect();
+    let long64: String = format!("{}{}", "A-z_9", "x".repeat(64))
+        .chars()
+        .take(64)
+        .collect();
     for kind in ["site", "unit"] {
         for id in [long64.as_str(), "s_1-B"] {
             subscribe(&mut c, kind, id, &format!("org:{org}:{kind}:{id}")).await?;
         }
         let long65 = "y".repeat(65);
         for bad in ["a b", "a:b", "", long65.as_str(), "é", "a/b"] {
-            let args = c.emit_ack(&format!("subscribe:{kind}"), vec![json!(bad)]).await?;
+            let args = c
+                .emit_ack(&format!("subscribe:{kind}"), vec![json!(bad)])
+                .await?;
             expect::ack_err(&args, "INVALID_ID")?;
         }
     }
@@ -85,8 +97,18 @@ async fn room_2(ctx: Ctx) -> CheckResult {
         format!("org:{org}:unit:u-7"),
         format!("org:{org}:user:u_1"),
     ] {
-        let r = ctx.publish(&token, &json!({"room": room, "type": "test:form", "payload": null})).await?;
-        ensure(r.status == 202, format!("a valid room name {room} was refused"), "202", format!("{} {}", r.status, r.text()))?;
+        let r = ctx
+            .publish(
+                &token,
+                &json!({"room": room, "type": "test:form", "payload": null}),
+            )
+            .await?;
+        ensure(
+            r.status == 202,
+            format!("a valid room name {room} was refused"),
+            "202",
+            format!("{} {}", r.status, r.text()),
+        )?;
     }
     for room in [
         format!("org:{org}:floor:1"),
@@ -98,7 +120,12 @@ async fn room_2(ctx: Ctx) -> CheckResult {
         format!("ORG:{org}"),
         format!("org:{org}:site:s 1"),
     ] {
-        let r = ctx.publish(&token, &json!({"room": room, "type": "test:form", "payload": null})).await?;
+        let r = ctx
+            .publish(
+                &token,
+                &json!({"room": room, "type": "test:form", "payload": null}),
+            )
+            .await?;
         expect::http_error(&r, 400, "INVALID_ROOM")?;
     }
     Ok(())
@@ -107,14 +134,25 @@ async fn room_2(ctx: Ctx) -> CheckResult {
 async fn room_3(ctx: Ctx) -> CheckResult {
     let (mut a, org_a, _) = member(&ctx).await?;
     let (mut b, org_b, _) = member(&ctx).await?;
-    for bad in [format!("{org_b}:site:s1"), format!("org:{org_b}:site:s1"), "other:site:s1".to_string()] {
+    for bad in [
+        format!("{org_b}:site:s1"),
+        format!("org:{org_b}:site:s1"),
+        "other:site:s1".to_string(),
+    ] {
         let args = a.emit_ack("subscribe:site", vec![json!(bad)]).await?;
         expect::ack_err(&args, "INVALID_ID")?;
     }
     subscribe(&mut a, "site", "s1", &format!("org:{org_a}:site:s1")).await?;
     subscribe(&mut b, "site", "s1", &format!("org:{org_b}:site:s1")).await?;
     delivered(&ctx, &mut a, &format!("org:{org_a}:site:s1")).await?;
-    not_delivered(&ctx, &mut b, &format!("org:{org_a}:site:s1"), &org_b, "a socket of another organization").await?;
+    not_delivered(
+        &ctx,
+        &mut b,
+        &format!("org:{org_a}:site:s1"),
+        &org_b,
+        "a socket of another organization",
+    )
+    .await?;
     a.close().await;
     b.close().await;
     Ok(())
@@ -131,7 +169,14 @@ async fn room_5(ctx: Ctx) -> CheckResult {
     let (mut c, org, user) = member(&ctx).await?;
     let (mut other, _) = ctx.connect(&org, &ctx.uniq("u2")).await?;
     delivered(&ctx, &mut c, &format!("org:{org}:user:{user}")).await?;
-    not_delivered(&ctx, &mut other, &format!("org:{org}:user:{user}"), &org, "another user's socket").await?;
+    not_delivered(
+        &ctx,
+        &mut other,
+        &format!("org:{org}:user:{user}"),
+        &org,
+        "another user's socket",
+    )
+    .await?;
     c.close().await;
     other.close().await;
     Ok(())
@@ -161,7 +206,9 @@ async fn leave(ctx: Ctx, kind: &str) -> CheckResult {
     let room = format!("org:{org}:{kind}:{id}");
     subscribe(&mut c, kind, &id, &room).await?;
     delivered(&ctx, &mut c, &room).await?;
-    let args = c.emit_ack(&format!("unsubscribe:{kind}"), vec![json!(id)]).await?;
+    let args = c
+        .emit_ack(&format!("unsubscribe:{kind}"), vec![json!(id)])
+        .await?;
     expect::ack_ok(&args, &room)?;
     not_delivered(&ctx, &mut c, &room, &org, "after unsubscribe").await?;
     c.close().await;
@@ -179,7 +226,12 @@ async fn room_9(ctx: Ctx) -> CheckResult {
 async fn room_10(ctx: Ctx) -> CheckResult {
     let (mut c, org, _) = member(&ctx).await?;
     let long = "z".repeat(65);
-    for ev in ["subscribe:site", "subscribe:unit", "unsubscribe:site", "unsubscribe:unit"] {
+    for ev in [
+        "subscribe:site",
+        "subscribe:unit",
+        "unsubscribe:site",
+        "unsubscribe:unit",
+    ] {
         let cases: Vec<Vec<Value>> = vec![
             vec![],
             vec![json!(42)],
@@ -196,7 +248,14 @@ async fn room_10(ctx: Ctx) -> CheckResult {
         }
     }
     // and nothing changed: "a:b" did not join anything odd, the org room still works alone
-    not_delivered(&ctx, &mut c, &format!("org:{org}:site:a"), &org, "after rejected subscribes").await?;
+    not_delivered(
+        &ctx,
+        &mut c,
+        &format!("org:{org}:site:a"),
+        &org,
+        "after rejected subscribes",
+    )
+    .await?;
     c.close().await;
     Ok(())
 }
@@ -209,7 +268,10 @@ async fn fill_to_limit(ctx: &Ctx, c: &mut WsClient, org: &str) -> CheckResult {
         let acks = subscribe_many(c, kind, &ids).await?;
         for (id, a) in ids.iter().zip(acks) {
             expect::ack_ok(&a, &format!("org:{org}:{kind}:{id}")).map_err(|e| CheckFailure {
-                message: format!("subscription {kind} {id} below the limit of 100 was refused: {}", e.message),
+                message: format!(
+                    "subscription {kind} {id} below the limit of 100 was refused: {}",
+                    e.message
+                ),
                 ..e
             })?;
         }
@@ -221,10 +283,19 @@ async fn room_11(ctx: Ctx) -> CheckResult {
     let (mut c, org, _) = member(&ctx).await?;
     fill_to_limit(&ctx, &mut c, &org).await?;
     for kind in ["unit", "site"] {
-        let args = c.emit_ack(&format!("subscribe:{kind}"), vec![json!("over-the-limit")]).await?;
+        let args = c
+            .emit_ack(&format!("subscribe:{kind}"), vec![json!("over-the-limit")])
+            .await?;
         expect::ack_err(&args, "LIMIT_EXCEEDED")?;
     }
-    not_delivered(&ctx, &mut c, &format!("org:{org}:unit:over-the-limit"), &org, "a refused subscription joined its room").await?;
+    not_delivered(
+        &ctx,
+        &mut c,
+        &format!("org:{org}:unit:over-the-limit"),
+        &org,
+        "a refused subscription joined its room",
+    )
+    .await?;
     c.close().await;
     Ok(())
 }
@@ -263,7 +334,9 @@ async fn room_14(ctx: Ctx) -> CheckResult {
 async fn room_15(ctx: Ctx) -> CheckResult {
     let (mut c, org, _) = member(&ctx).await?;
     for kind in ["site", "unit"] {
-        let args = c.emit_ack(&format!("unsubscribe:{kind}"), vec![json!("never")]).await?;
+        let args = c
+            .emit_ack(&format!("unsubscribe:{kind}"), vec![json!("never")])
+            .await?;
         expect::ack_ok(&args, &format!("org:{org}:{kind}:never"))?;
     }
     c.close().await;
@@ -272,14 +345,22 @@ async fn room_15(ctx: Ctx) -> CheckResult {
 
 async fn room_16(ctx: Ctx) -> CheckResult {
     let (mut c, _, _) = member(&ctx).await?;
-    for (i, name) in [json!("chat:send"), json!("subscribe:floor"), json!("system:connected"), json!(42)]
-        .into_iter()
-        .enumerate()
+    for (i, name) in [
+        json!("chat:send"),
+        json!("subscribe:floor"),
+        json!("system:connected"),
+        json!(42),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let id = 900 + i as u64;
         let p = protocol::socketio::Packet {
             nsp: c.nsp.clone(),
-            data: protocol::socketio::PacketData::Event { args: vec![name, json!("hi")], ack: Some(id) },
+            data: protocol::socketio::PacketData::Event {
+                args: vec![name, json!("hi")],
+                ack: Some(id),
+            },
         };
         c.send_sio(&p).await?;
         let args = c.wait_ack(id).await?;
@@ -287,7 +368,12 @@ async fn room_16(ctx: Ctx) -> CheckResult {
     }
     // still open
     let pong = c.emit_ack("system:ping", vec![]).await?;
-    ensure(!pong.is_empty(), "the connection did not keep working after unknown events", "a ping ack", Value::Array(pong))?;
+    ensure(
+        !pong.is_empty(),
+        "the connection did not keep working after unknown events",
+        "a ping ack",
+        Value::Array(pong),
+    )?;
     c.close().await;
     Ok(())
 }
@@ -297,10 +383,20 @@ async fn room_17(ctx: Ctx) -> CheckResult {
     let (mut other, _) = ctx.connect(&org, &ctx.uniq("u2")).await?;
     c.emit("subscribe:site", vec![json!("bad id")]).await?;
     let e = recv_envelope(&mut c, "system:error").await?;
-    ensure(e.payload.get("code") == Some(&json!("INVALID_ID")), "system:error code", "INVALID_ID", &e.payload)?;
+    ensure(
+        e.payload.get("code") == Some(&json!("INVALID_ID")),
+        "system:error code",
+        "INVALID_ID",
+        &e.payload,
+    )?;
     c.emit("chat:send", vec![json!("x")]).await?;
     let e = recv_envelope(&mut c, "system:error").await?;
-    ensure(e.payload.get("code") == Some(&json!("UNKNOWN_EVENT")), "system:error code", "UNKNOWN_EVENT", &e.payload)?;
+    ensure(
+        e.payload.get("code") == Some(&json!("UNKNOWN_EVENT")),
+        "system:error code",
+        "UNKNOWN_EVENT",
+        &e.payload,
+    )?;
     // a successful one without ack is silent
     c.emit("subscribe:site", vec![json!("fine")]).await?;
     let m = publish_marker(&ctx, &format!("org:{org}")).await?;
@@ -314,9 +410,16 @@ async fn room_17(ctx: Ctx) -> CheckResult {
 
 async fn room_18(ctx: Ctx) -> CheckResult {
     let (mut c, org, _) = member(&ctx).await?;
-    let args = c.emit_ack("subscribe:site", vec![json!("s1"), json!({ "ignored": true }), json!(5)]).await?;
+    let args = c
+        .emit_ack(
+            "subscribe:site",
+            vec![json!("s1"), json!({ "ignored": true }), json!(5)],
+        )
+        .await?;
     expect::ack_ok(&args, &format!("org:{org}:site:s1"))?;
-    let args = c.emit_ack("unsubscribe:site", vec![json!("s1"), json!("extra")]).await?;
+    let args = c
+        .emit_ack("unsubscribe:site", vec![json!("s1"), json!("extra")])
+        .await?;
     expect::ack_ok(&args, &format!("org:{org}:site:s1"))?;
     c.close().await;
     Ok(())
@@ -327,8 +430,20 @@ async fn room_19(ctx: Ctx) -> CheckResult {
     let (mut a2, _) = ctx.connect(&org_a, &ctx.uniq("u2")).await?;
     let (mut b1, org_b, _) = member(&ctx).await?;
     // same site id and same user id in both organizations
-    subscribe(&mut a1, "site", "shared", &format!("org:{org_a}:site:shared")).await?;
-    subscribe(&mut b1, "site", "shared", &format!("org:{org_b}:site:shared")).await?;
+    subscribe(
+        &mut a1,
+        "site",
+        "shared",
+        &format!("org:{org_a}:site:shared"),
+    )
+    .await?;
+    subscribe(
+        &mut b1,
+        "site",
+        "shared",
+        &format!("org:{org_b}:site:shared"),
+    )
+    .await?;
     let room = format!("org:{org_a}:site:shared");
     // one publish into the site room: a1 only
     let b = ctx.publish_ok(&room, "test:site", json!(1)).await?;
@@ -338,14 +453,31 @@ async fn room_19(ctx: Ctx) -> CheckResult {
     let ma = publish_marker(&ctx, &format!("org:{org_a}")).await?;
     let mb = publish_marker(&ctx, &format!("org:{org_b}")).await?;
     expect_marker(&mut a1, &ma, "a second copy on the member").await?;
-    expect_marker(&mut a2, &ma, "a socket of the organization not in the site room").await?;
-    expect_marker(&mut b1, &mb, "a socket of another organization with the same site id").await?;
+    expect_marker(
+        &mut a2,
+        &ma,
+        "a socket of the organization not in the site room",
+    )
+    .await?;
+    expect_marker(
+        &mut b1,
+        &mb,
+        "a socket of another organization with the same site id",
+    )
+    .await?;
     // the organization room reaches both members of A and not B
-    let b = ctx.publish_ok(&format!("org:{org_a}"), "test:orgwide", json!(1)).await?;
+    let b = ctx
+        .publish_ok(&format!("org:{org_a}"), "test:orgwide", json!(1))
+        .await?;
     let id = b.get("eventId").cloned().unwrap_or(Value::Null);
     for c in [&mut a1, &mut a2] {
         let e = recv_envelope(c, "test:orgwide").await?;
-        ensure(json!(e.event_id) == id, "org-wide event id", &id, &e.event_id)?;
+        ensure(
+            json!(e.event_id) == id,
+            "org-wide event id",
+            &id,
+            &e.event_id,
+        )?;
     }
     let m = publish_marker(&ctx, &format!("org:{org_b}")).await?;
     expect_marker(&mut b1, &m, "an event of another organization").await?;
