@@ -346,3 +346,72 @@ async fn wire_22_second_concurrent_get_closes_the_session() {
     let r = polling_get(srv.addr, &sid).await;
     assert_eq!(r.json()["code"], 1, "the session is gone");
 }
+
+#[tokio::test]
+async fn cors_allows_configured_origins_on_polling_and_preflight() {
+    let mut cfg = config();
+    cfg.cors_origins = vec!["https://app.example".into()];
+    let srv = TestServer::start(cfg).await;
+    let path = "/socket.io/?EIO=4&transport=polling";
+    let r = request(
+        srv.addr,
+        "GET",
+        path,
+        &[("Origin", "https://app.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    let r = request(
+        srv.addr,
+        "GET",
+        path,
+        &[("Origin", "https://evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = request(
+        srv.addr,
+        "OPTIONS",
+        "/v1/publish",
+        &[
+            ("Origin", "https://app.example"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("authorization, content-type")
+    );
+    // Without configured origins no CORS header is sent.
+    let srv = TestServer::default().await;
+    let r = request(
+        srv.addr,
+        "GET",
+        path,
+        &[("Origin", "https://app.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
