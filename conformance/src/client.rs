@@ -455,6 +455,25 @@ impl WsClient {
         }
     }
 
+    /// The next Socket.IO packet within `timeout`.
+    pub async fn next_sio_within(&mut self, timeout: Duration, what: &str) -> Result<socketio::Packet, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let now = tokio::time::Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            match self.next_incoming(left, what).await? {
+                Incoming::Sio(p) => return Ok(p),
+                Incoming::Engine(_) => continue,
+                Incoming::Closed(c) => return Err(ClientError::Closed(c, what.to_string())),
+                other => {
+                    return Err(ClientError::Unexpected(format!(
+                        "expected a Socket.IO packet ({what}), got {other:?}"
+                    )))
+                }
+            }
+        }
+    }
+
     /// The next EVENT packet: its name and arguments. Any other Socket.IO packet is an error.
     pub async fn next_event(&mut self, what: &str) -> Result<(String, Vec<Value>), ClientError> {
         let p = self.next_sio(what).await?;

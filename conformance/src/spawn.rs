@@ -123,7 +123,11 @@ impl Instance {
     pub async fn start(spec: &SpawnSpec) -> Result<Instance, SpawnError> {
         let port = free_port()?;
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(&spec.cmd);
+        // a simple command is exec'd, so that signals reach the implementation
+        // itself and its exit status is the one observed
+        let simple = !spec.cmd.chars().any(|c| matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>' | '`' | '$' | '\n'));
+        let line = if simple { format!("exec {}", spec.cmd) } else { spec.cmd.clone() };
+        cmd.arg("-c").arg(line);
         cmd.env("PORT", port.to_string());
         cmd.env("JWT_SECRET", &spec.jwt_secret);
         if let Some(r) = &spec.redis_url {
