@@ -95,6 +95,8 @@ pub struct OpenOptions {
     pub query: Option<String>,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
+    /// A small TCP receive buffer (for slow-consumer checks).
+    pub recv_buffer: Option<u32>,
 }
 
 /// A raw Engine.IO/Socket.IO WebSocket connection.
@@ -105,6 +107,7 @@ pub struct WsClient {
     rx: mpsc::UnboundedReceiver<Incoming>,
     buffered: VecDeque<Incoming>,
     auto_pong: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     /// The open packet's JSON.
     pub open: Value,
     /// Namespace used by the convenience methods.
@@ -179,7 +182,37 @@ impl WsClient {
                 .map_err(|e| ClientError::Handshake(e.to_string()))?;
             req.headers_mut().insert(name, value);
         }
-        let connect = tokio_tungstenite::connect_async(req);
+        let connect = async {
+            match opts.recv_buffer {
+                None => tokio_tungstenite::connect_async(req).await,
+                Some(size) => {
+                    let host = req.uri().host().unwrap_or("127.0.0.1").to_string();
+                    let port = req.uri().port_u16().unwrap_or(80);
+                    let addr = tokio::net::lookup_host((host.as_str(), port))
+                        .await
+                        .map_err(tokio_tungstenite::tungstenite::Error::Io)?
+                        .next()
+                        .ok_or_else(|| {
+                            tokio_tungstenite::tungstenite::Error::Io(std::io::Error::other(
+                                "no address",
+                            ))
+                        })?;
+                    let sock = if addr.is_ipv4() {
+                        tokio::net::TcpSocket::new_v4()
+                    } else {
+                        tokio::net::TcpSocket::new_v6()
+                    }
+                    .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+                    sock.set_recv_buffer_size(size)
+                        .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+                    let stream = sock
+                        .connect(addr)
+                        .await
+                        .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+                    tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)).await
+                }
+            }
+        };
         let (ws, _resp) = match tokio::time::timeout(step, connect).await {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
@@ -209,11 +242,13 @@ impl WsClient {
         let sink = Arc::new(Mutex::new(sink));
         let (tx, rx) = mpsc::unbounded_channel();
         let auto_pong = Arc::new(AtomicBool::new(true));
+        let paused = Arc::new(AtomicBool::new(false));
         tokio::spawn(reader(
             stream,
             tx,
             sink.clone(),
             auto_pong.clone(),
+            paused.clone(),
             tr.clone(),
             chan.clone(),
         ));
@@ -224,6 +259,7 @@ impl WsClient {
             rx,
             buffered: VecDeque::new(),
             auto_pong,
+            paused,
             open: Value::Null,
             nsp: nsp.to_string(),
             next_ack: 1,
@@ -245,6 +281,16 @@ impl WsClient {
     /// Whether the reader answers server pings (on by default).
     pub fn set_auto_pong(&self, on: bool) {
         self.auto_pong.store(on, Ordering::SeqCst);
+    }
+
+    /// Stops (or resumes) reading from the socket: a client that stops reading.
+    pub fn set_paused(&self, on: bool) {
+        self.tr.note(format!(
+            "{} reading on {}",
+            if on { "stop" } else { "resume" },
+            self.chan
+        ));
+        self.paused.store(on, Ordering::SeqCst);
     }
 
     /// Sends a raw WebSocket text frame.
@@ -456,7 +502,11 @@ impl WsClient {
     }
 
     /// The next Socket.IO packet within `timeout`.
-    pub async fn next_sio_within(&mut self, timeout: Duration, what: &str) -> Result<socketio::Packet, ClientError> {
+    pub async fn next_sio_within(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<socketio::Packet, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let now = tokio::time::Instant::now();
@@ -627,11 +677,16 @@ async fn reader(
     tx: mpsc::UnboundedSender<Incoming>,
     sink: Arc<Mutex<SplitSink<Ws, Message>>>,
     auto_pong: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     tr: Transcript,
     chan: String,
 ) {
     let mut decoder = socketio::Decoder::new();
     let close = loop {
+        if paused.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
         let Some(msg) = stream.next().await else {
             break CloseInfo {
                 code: None,

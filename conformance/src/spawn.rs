@@ -125,8 +125,17 @@ impl Instance {
         let mut cmd = Command::new("sh");
         // a simple command is exec'd, so that signals reach the implementation
         // itself and its exit status is the one observed
-        let simple = !spec.cmd.chars().any(|c| matches!(c, ';' | '&' | '|' | '(' | ')' | '<' | '>' | '`' | '$' | '\n'));
-        let line = if simple { format!("exec {}", spec.cmd) } else { spec.cmd.clone() };
+        let simple = !spec.cmd.chars().any(|c| {
+            matches!(
+                c,
+                ';' | '&' | '|' | '(' | ')' | '<' | '>' | '`' | '$' | '\n'
+            )
+        });
+        let line = if simple {
+            format!("exec {}", spec.cmd)
+        } else {
+            spec.cmd.clone()
+        };
         cmd.arg("-c").arg(line);
         cmd.env("PORT", port.to_string());
         cmd.env("JWT_SECRET", &spec.jwt_secret);
@@ -217,6 +226,11 @@ impl Instance {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The process id (the implementation itself when the command was exec'd).
+    pub fn pid(&self) -> Option<u32> {
+        self.pgid
     }
 
     /// Sends SIGTERM to the instance's process group.

@@ -55,6 +55,7 @@ fn header(name: &str, value: String) -> OpenOptions {
     OpenOptions {
         query: None,
         headers: vec![(name.to_string(), value)],
+        ..OpenOptions::default()
     }
 }
 
@@ -140,7 +141,7 @@ async fn auth_3(ctx: Ctx) -> CheckResult {
 async fn auth_4(ctx: Ctx) -> CheckResult {
     optional_source(ctx, "ROOMCAST_AUTH_QUERY", |t| OpenOptions {
         query: Some(format!("token={t}")),
-        headers: vec![],
+        ..OpenOptions::default()
     })
     .await
 }

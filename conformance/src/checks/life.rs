@@ -46,13 +46,20 @@ fn ms_until(exp_secs: i64, extra_ms: i64) -> Duration {
 
 /// Waits for `system:error` with `code` (other events fail the check).
 async fn expect_system_error(c: &mut WsClient, code: &str, within: Duration) -> CheckResult {
-    let p = c.next_sio_within(within, &format!("system:error {code}")).await?;
+    let p = c
+        .next_sio_within(within, &format!("system:error {code}"))
+        .await?;
     match p.data {
         PacketData::Event { args, .. } if args.first() == Some(&json!("system:error")) => {
             let env = args.get(1).cloned().unwrap_or(Value::Null);
-            ensure_json("system:error code", &json!(code), env.pointer("/payload/code").unwrap_or(&Value::Null))
+            ensure_json(
+                "system:error code",
+                &json!(code),
+                env.pointer("/payload/code").unwrap_or(&Value::Null),
+            )
         }
-        other => Err(CheckFailure::fail(format!("expected system:error {code}")).actual(format!("{other:?}"))),
+        other => Err(CheckFailure::fail(format!("expected system:error {code}"))
+            .actual(format!("{other:?}"))),
     }
 }
 
@@ -65,24 +72,43 @@ async fn life_1(ctx: Ctx) -> CheckResult {
 
 async fn life_2(ctx: Ctx) -> CheckResult {
     let (mut c, _, _, exp) = expiring(&ctx, 2).await?;
-    let (seen, close) = c.wait_closed(ms_until(exp, 1000 + 400)).await.map_err(|e| {
-        CheckFailure::fail("the expired socket's connection was not closed within 1 s of exp").expected("41 then the connection closed").actual(e)
-    })?;
-    let disconnect = seen.iter().any(|p| matches!(p.data, PacketData::Disconnect));
-    ensure(disconnect, "no Socket.IO DISCONNECT before the close", "41", format!("{seen:?} then {close}"))
+    let (seen, close) = c
+        .wait_closed(ms_until(exp, 1000 + 400))
+        .await
+        .map_err(|e| {
+            CheckFailure::fail("the expired socket's connection was not closed within 1 s of exp")
+                .expected("41 then the connection closed")
+                .actual(e)
+        })?;
+    let disconnect = seen
+        .iter()
+        .any(|p| matches!(p.data, PacketData::Disconnect));
+    ensure(
+        disconnect,
+        "no Socket.IO DISCONNECT before the close",
+        "41",
+        format!("{seen:?} then {close}"),
+    )
 }
 
 async fn refresh(c: &mut WsClient, token: Value) -> Result<Value, CheckFailure> {
     let ack = c.emit_ack("auth:refresh", vec![token]).await?;
     let [a] = ack.as_slice() else {
-        return Err(CheckFailure::fail("the refresh ack does not have one argument").actual(Value::Array(ack)));
+        return Err(
+            CheckFailure::fail("the refresh ack does not have one argument")
+                .actual(Value::Array(ack)),
+        );
     };
     expect::schema("refresh-ack.json", "the refresh ack", a)?;
     Ok(a.clone())
 }
 
 fn failed_ack(reason: &str) -> Value {
-    let msg = if reason == "missing_token" { "Authentication token required" } else { "Invalid or expired token" };
+    let msg = if reason == "missing_token" {
+        "Authentication token required"
+    } else {
+        "Invalid or expired token"
+    };
     json!({"ok": false, "error": {"code": "AUTH_FAILED", "message": msg, "reason": reason}})
 }
 
@@ -97,7 +123,11 @@ async fn life_3(ctx: Ctx) -> CheckResult {
     for bad in [json!("just-a-string"), json!({}), json!({"token": 5})] {
         let a = refresh(&mut c, bad.clone()).await?;
         // not an object with a string token: missing_token
-        ensure_json(&format!("refresh with {bad}"), &failed_ack("missing_token"), &a)?;
+        ensure_json(
+            &format!("refresh with {bad}"),
+            &failed_ack("missing_token"),
+            &a,
+        )?;
     }
     c.close().await;
     Ok(())
@@ -114,10 +144,12 @@ async fn life_4(ctx: Ctx) -> CheckResult {
     // past the old exp (+1 s for the LIFE-2 grace): still connected, rooms unchanged
     tokio::time::sleep(ms_until(old_exp, 1100)).await;
     let m = publish_marker(&ctx, &format!("org:{org}:site:s1")).await?;
-    expect_marker(&mut c, &m, "the refreshed socket").await.map_err(|e| CheckFailure {
-        message: format!("after the old exp: {}", e.message),
-        ..e
-    })?;
+    expect_marker(&mut c, &m, "the refreshed socket")
+        .await
+        .map_err(|e| CheckFailure {
+            message: format!("after the old exp: {}", e.message),
+            ..e
+        })?;
     // and expired at the new exp
     expect_system_error(&mut c, "TOKEN_EXPIRED", ms_until(new_exp, 1500)).await?;
     c.close().await;
@@ -126,10 +158,17 @@ async fn life_4(ctx: Ctx) -> CheckResult {
 
 async fn life_5(ctx: Ctx) -> CheckResult {
     let (mut c, org, user, _) = expiring(&ctx, 60).await?;
-    for (o, u) in [(org.clone(), ctx.uniq("other")), (ctx.uniq("orgx"), user.clone())] {
+    for (o, u) in [
+        (org.clone(), ctx.uniq("other")),
+        (ctx.uniq("orgx"), user.clone()),
+    ] {
         let t = ctx.minter.sign(&client_claims(&o, &u))?;
         let a = refresh(&mut c, json!({ "token": t })).await?;
-        ensure_json(&format!("refresh as {u} of {o}"), &failed_ack("invalid_claims"), &a)?;
+        ensure_json(
+            &format!("refresh as {u} of {o}"),
+            &failed_ack("invalid_claims"),
+            &a,
+        )?;
     }
     c.close().await;
     Ok(())
@@ -145,7 +184,12 @@ async fn life_6(ctx: Ctx) -> CheckResult {
     ensure_json("failed refresh ack", &failed_ack("invalid_token"), &a)?;
     // the socket stays
     let pong = c.emit_ack("system:ping", vec![]).await?;
-    ensure(!pong.is_empty(), "the socket did not stay after a failed refresh", "a ping ack", Value::Array(pong))?;
+    ensure(
+        !pong.is_empty(),
+        "the socket did not stay after a failed refresh",
+        "a ping ack",
+        Value::Array(pong),
+    )?;
     // and the old exp still applies
     expect_system_error(&mut c, "TOKEN_EXPIRED", ms_until(exp, 1500)).await?;
     c.close().await;
@@ -154,10 +198,16 @@ async fn life_6(ctx: Ctx) -> CheckResult {
 
 async fn life_7(ctx: Ctx) -> CheckResult {
     let (mut c, _, _, _) = expiring(&ctx, 60).await?;
-    c.emit("auth:refresh", vec![json!({ "token": "not-a-jwt" })]).await?;
+    c.emit("auth:refresh", vec![json!({ "token": "not-a-jwt" })])
+        .await?;
     expect_system_error(&mut c, "AUTH_FAILED", ctx.step()).await?;
     let pong = c.emit_ack("system:ping", vec![]).await?;
-    ensure(!pong.is_empty(), "the socket did not stay", "a ping ack", Value::Array(pong))?;
+    ensure(
+        !pong.is_empty(),
+        "the socket did not stay",
+        "a ping ack",
+        Value::Array(pong),
+    )?;
     c.close().await;
     Ok(())
 }
@@ -170,7 +220,8 @@ async fn fresh_start(ctx: &Ctx, org: &str, user: &str) -> CheckResult {
         &json!([format!("org:{org}"), format!("org:{org}:user:{user}")]),
         env.pointer("/payload/rooms").unwrap_or(&Value::Null),
     )?;
-    ctx.publish_ok(&format!("org:{org}:site:s1"), "test:stale", json!(1)).await?;
+    ctx.publish_ok(&format!("org:{org}:site:s1"), "test:stale", json!(1))
+        .await?;
     let m = publish_marker(ctx, &format!("org:{org}")).await?;
     expect_marker(&mut c, &m, "an event of a room held before the disconnect").await?;
     c.close().await;
@@ -193,12 +244,22 @@ async fn life_9(ctx: Ctx) -> CheckResult {
     let (mut c, _) = ctx.connect(&org, &user).await?;
     subscribe(&mut c, "site", "s1", &format!("org:{org}:site:s1")).await?;
     let nsp = c.nsp.clone();
-    c.send_sio(&protocol::socketio::Packet { nsp, data: PacketData::Disconnect }).await?;
+    c.send_sio(&protocol::socketio::Packet {
+        nsp,
+        data: PacketData::Disconnect,
+    })
+    .await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    ctx.publish_ok(&format!("org:{org}:site:s1"), "test:after", json!(1)).await?;
-    ctx.publish_ok(&format!("org:{org}"), "test:after", json!(2)).await?;
+    ctx.publish_ok(&format!("org:{org}:site:s1"), "test:after", json!(1))
+        .await?;
+    ctx.publish_ok(&format!("org:{org}"), "test:after", json!(2))
+        .await?;
     if let Err(i) = c.expect_silence(Duration::from_millis(500)).await {
-        return Err(CheckFailure::fail("an event was delivered after the client DISCONNECT").expected("nothing").actual(format!("{i:?}")));
+        return Err(
+            CheckFailure::fail("an event was delivered after the client DISCONNECT")
+                .expected("nothing")
+                .actual(format!("{i:?}")),
+        );
     }
     c.close().await;
     fresh_start(&ctx, &org, &user).await
@@ -219,15 +280,37 @@ async fn life_10(ctx: Ctx) -> CheckResult {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = async {
         let token = pctx.token(&pctx.uniq("org"), &pctx.uniq("u"))?;
-        if let Ok(mut n) = crate::client::WsClient::open(&pctx.tr, pctx.target(), &pctx.cfg.path, pctx.nsp(), &Default::default(), pctx.step()).await {
+        if let Ok(mut n) = crate::client::WsClient::open(
+            &pctx.tr,
+            pctx.target(),
+            &pctx.cfg.path,
+            pctx.nsp(),
+            &Default::default(),
+            pctx.step(),
+        )
+        .await
+        {
             let nsp = pctx.nsp().to_string();
             if let Ok(Ok(_)) = n.connect_ns(&nsp, Some(json!({ "token": token }))).await {
-                return Err(CheckFailure::fail("a new socket connected after SIGTERM").expected("refused").actual("CONNECT reply"));
+                return Err(CheckFailure::fail("a new socket connected after SIGTERM")
+                    .expected("refused")
+                    .actual("CONNECT reply"));
             }
         }
         let t = pctx.minter.publisher(None)?;
-        if let Ok(r) = pctx.publish(&t, &json!({"room": "org:x", "type": "test:late", "payload": 1})).await {
-            ensure(r.status != 202, "a publish was accepted after SIGTERM", "refused (503 or no connection)", r.status)?;
+        if let Ok(r) = pctx
+            .publish(
+                &t,
+                &json!({"room": "org:x", "type": "test:late", "payload": 1}),
+            )
+            .await
+        {
+            ensure(
+                r.status != 202,
+                "a publish was accepted after SIGTERM",
+                "refused (503 or no connection)",
+                r.status,
+            )?;
         }
         Ok(())
     }
@@ -241,11 +324,27 @@ async fn life_11(ctx: Ctx) -> CheckResult {
     let (inst, _pctx, mut c) = terminated(&ctx).await?;
     let r = match c.wait_closed(Duration::from_secs(10)).await {
         Ok((seen, close)) => {
-            let disconnect = seen.iter().any(|p| matches!(p.data, PacketData::Disconnect));
-            ensure(disconnect, "no Socket.IO DISCONNECT on SIGTERM", "41 then a close frame", format!("{seen:?} then {close}"))
-                .and_then(|_| ensure(matches!(close.code, Some(1000 | 1001)), "the WebSocket was not closed with a close frame 1000/1001", "close frame 1000 or 1001", &close))
+            let disconnect = seen
+                .iter()
+                .any(|p| matches!(p.data, PacketData::Disconnect));
+            ensure(
+                disconnect,
+                "no Socket.IO DISCONNECT on SIGTERM",
+                "41 then a close frame",
+                format!("{seen:?} then {close}"),
+            )
+            .and_then(|_| {
+                ensure(
+                    matches!(close.code, Some(1000 | 1001)),
+                    "the WebSocket was not closed with a close frame 1000/1001",
+                    "close frame 1000 or 1001",
+                    &close,
+                )
+            })
         }
-        Err(ClientError::Timeout { .. }) => Err(CheckFailure::fail("the socket was not disconnected within 10 s of SIGTERM")),
+        Err(ClientError::Timeout { .. }) => Err(CheckFailure::fail(
+            "the socket was not disconnected within 10 s of SIGTERM",
+        )),
         Err(e) => Err(e.into()),
     };
     inst.stop().await;
@@ -259,11 +358,23 @@ async fn life_12(ctx: Ctx) -> CheckResult {
     drop(c);
     let took = start.elapsed();
     let r = match status {
-        None => Err(CheckFailure::fail("the process did not exit within 10 s of SIGTERM")),
-        Some(s) => {
-            ensure(took <= Duration::from_secs(10), "exit took longer than 10 s", "≤ 10 s", format!("{} ms", took.as_millis()))
-                .and_then(|_| ensure(s == "exit status: 0", "exit status after SIGTERM is not 0", "exit status: 0", &s))
-        }
+        None => Err(CheckFailure::fail(
+            "the process did not exit within 10 s of SIGTERM",
+        )),
+        Some(s) => ensure(
+            took <= Duration::from_secs(10),
+            "exit took longer than 10 s",
+            "≤ 10 s",
+            format!("{} ms", took.as_millis()),
+        )
+        .and_then(|_| {
+            ensure(
+                s == "exit status: 0",
+                "exit status after SIGTERM is not 0",
+                "exit status: 0",
+                &s,
+            )
+        }),
     };
     inst.stop().await;
     r
