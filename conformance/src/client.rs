@@ -641,10 +641,12 @@ impl WsClient {
         self.closed.is_some()
     }
 
-    /// Closes the WebSocket from our side.
-    pub async fn close(&self) {
+    /// Closes the WebSocket from our side (close frame, then the TCP connection).
+    pub async fn close(self) {
         self.tr.push(Dir::Sent, &self.chan, "<close>");
-        let _ = self.sink.lock().await.close().await;
+        let mut sink = self.sink.lock().await;
+        let _ = sink.close().await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), sink.flush()).await;
     }
 }
 

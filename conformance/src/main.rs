@@ -186,6 +186,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
             redis_url: args.redis_url.clone(),
             namespace: (namespace != "/").then(|| namespace.clone()),
             jwt_secret: spawn_secret.clone().unwrap_or_default(),
+            env_remove: Vec::new(),
         };
         eprintln!(
             "spawning {} instance(s): {cmd}",

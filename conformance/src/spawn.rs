@@ -61,6 +61,8 @@ pub struct SpawnSpec {
     pub namespace: Option<String>,
     /// The JWT secret handed to the instances.
     pub jwt_secret: String,
+    /// Variables removed from the environment (configuration-error checks).
+    pub env_remove: Vec<String>,
 }
 
 /// Captured stdout+stderr lines of one instance.
@@ -121,6 +123,11 @@ fn signal_group(pgid: u32, sig: &str) {
 impl Instance {
     /// Starts one instance and waits until it is ready.
     pub async fn start(spec: &SpawnSpec) -> Result<Instance, SpawnError> {
+        Self::start_with(spec, &[]).await
+    }
+
+    /// Like [`Instance::start`]; `JWT_SECRET` is not set when it is listed in `remove`.
+    pub async fn start_with(spec: &SpawnSpec, remove: &[&str]) -> Result<Instance, SpawnError> {
         let port = free_port()?;
         let mut cmd = Command::new("sh");
         // a simple command is exec'd, so that signals reach the implementation
@@ -138,7 +145,9 @@ impl Instance {
         };
         cmd.arg("-c").arg(line);
         cmd.env("PORT", port.to_string());
-        cmd.env("JWT_SECRET", &spec.jwt_secret);
+        if !remove.contains(&"JWT_SECRET") {
+            cmd.env("JWT_SECRET", &spec.jwt_secret);
+        }
         if let Some(r) = &spec.redis_url {
             cmd.env("REDIS_URL", r);
         }
@@ -147,6 +156,9 @@ impl Instance {
         }
         for (k, v) in &spec.env {
             cmd.env(k, v);
+        }
+        for k in &spec.env_remove {
+            cmd.env_remove(k);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

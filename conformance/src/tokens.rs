@@ -213,6 +213,16 @@ pub fn swap_claims(token: &str, claims: &Map<String, Value>) -> String {
     format!("{h}.{c}.{s}")
 }
 
+/// Signs with an HMAC algorithm of jsonwebtoken (`HS256`, `HS384`, `HS512`) and this secret.
+pub fn sign_hmac(
+    alg: Algorithm,
+    secret: &[u8],
+    claims: &Map<String, Value>,
+) -> Result<String, TokenError> {
+    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| TokenError::Sign(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,14 +291,4 @@ mod tests {
             Err(TokenError::NoKey(_))
         ));
     }
-}
-
-/// Signs with an HMAC algorithm of jsonwebtoken (`HS256`, `HS384`, `HS512`) and this secret.
-pub fn sign_hmac(
-    alg: Algorithm,
-    secret: &[u8],
-    claims: &Map<String, Value>,
-) -> Result<String, TokenError> {
-    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| TokenError::Sign(e.to_string()))
 }

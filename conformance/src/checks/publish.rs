@@ -661,6 +661,16 @@ async fn pub_24(ctx: Ctx) -> CheckResult {
     ))
 }
 
+/// (method, token, content type, body, status, code).
+type OrderCase<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    String,
+    u16,
+    &'a str,
+);
+
 async fn pub_25(ctx: Ctx) -> CheckResult {
     let good = ctx.minter.publisher(None)?;
     let org = ctx.uniq("org");
@@ -670,7 +680,7 @@ async fn pub_25(ctx: Ctx) -> CheckResult {
     let unscoped = ctx.minter.sign(&unscoped)?;
     let foreign = ctx.minter.publisher(Some(&ctx.uniq("elsewhere")))?;
     let big = sized_body(&room, 70_000).replacen('{', "[", 1);
-    let cases: Vec<(&str, Option<&str>, Option<&str>, String, u16, &str)> = vec![
+    let cases: Vec<OrderCase> = vec![
         ("GET", None, None, String::new(), 405, "METHOD_NOT_ALLOWED"),
         (
             "POST",

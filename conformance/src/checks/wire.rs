@@ -94,10 +94,10 @@ async fn wire_1(ctx: Ctx) -> CheckResult {
 
 async fn wire_2(ctx: Ctx) -> CheckResult {
     let c = ctx.open().await?;
+    let open = c.open.clone();
     c.close().await;
-    expect::schema("eio-open.json", "the open packet", &c.open)?;
-    let keys: Vec<&String> = c
-        .open
+    expect::schema("eio-open.json", "the open packet", &open)?;
+    let keys: Vec<&String> = open
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
@@ -105,7 +105,7 @@ async fn wire_2(ctx: Ctx) -> CheckResult {
         keys.len() == 5,
         "the open packet does not have exactly five keys",
         "sid, upgrades, pingInterval, pingTimeout, maxPayload",
-        &c.open,
+        &open,
     )?;
     if ctx.cfg.spawn.is_some() {
         for (k, v) in [
@@ -116,7 +116,7 @@ async fn wire_2(ctx: Ctx) -> CheckResult {
             ensure_json(
                 &format!("{k} (spawned with defaults)"),
                 &json!(v),
-                c.open.get(k).unwrap_or(&Value::Null),
+                open.get(k).unwrap_or(&Value::Null),
             )?;
         }
     }
@@ -125,11 +125,12 @@ async fn wire_2(ctx: Ctx) -> CheckResult {
 
 async fn wire_3(ctx: Ctx) -> CheckResult {
     let c = ctx.open().await?;
+    let open = c.open.clone();
     c.close().await;
     ensure_json(
         "upgrades on a direct WebSocket",
         &json!([]),
-        c.open.get("upgrades").unwrap_or(&Value::Null),
+        open.get("upgrades").unwrap_or(&Value::Null),
     )
 }
 
@@ -137,9 +138,9 @@ async fn wire_3(ctx: Ctx) -> CheckResult {
 /// is short, else a private instance.
 async fn fast_ping(ctx: &Ctx) -> Result<(Ctx, Option<crate::spawn::Instance>), CheckFailure> {
     let c = ctx.open().await?;
+    let open = c.open.clone();
     c.close().await;
-    let interval = c
-        .open
+    let interval = open
         .get("pingInterval")
         .and_then(Value::as_u64)
         .unwrap_or(25000);
