@@ -198,7 +198,7 @@ impl Driver {
             }
             // "invalid heartbeat direction"
             E::Ping(_) | E::Open(_) => Step::End(CloseReason::ParseError),
-            E::Close => Step::End(CloseReason::TransportClose),
+            E::Close => Step::End(CloseReason::ClientClose),
             E::Upgrade | E::Noop => Step::Continue,
             E::Message(text) => match self.kind {
                 SessionKind::EngineEcho => {
@@ -554,7 +554,20 @@ impl Driver {
                     | CloseReason::PingTimeout
                     | CloseReason::SlowConsumer
             );
-        if graceful && self.session.outbox.killed().is_none() {
+        if reason == CloseReason::ClientClose
+            && *self.session.transport.borrow() != crate::engine::TransportState::Websocket
+        {
+            // engine.io answers a pending poll with a noop when the client closes; the
+            // session is gone for every later request.
+            self.shared.unregister(&self.session.sid);
+            self.push(Frame::Text(
+                tokio_tungstenite::tungstenite::Utf8Bytes::from_static("6"),
+            ));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        } else if graceful
+            && reason != CloseReason::ClientClose
+            && self.session.outbox.killed().is_none()
+        {
             if matches!(
                 reason,
                 CloseReason::TokenExpired | CloseReason::ServerShutdown

@@ -72,6 +72,11 @@ pub(crate) struct EngineSession {
     pub inbound: mpsc::Sender<Inbound>,
     /// The current transport.
     pub transport: watch::Sender<TransportState>,
+    /// A WebSocket upgrade of this session is in progress or done (only one is allowed).
+    pub upgrade_claimed: std::sync::atomic::AtomicBool,
+    /// Write one frame per flush (compliance mode: the upstream test suite reads one
+    /// message per event-loop tick), instead of batching.
+    pub frame_per_write: bool,
 }
 
 /// A random 20-character base64url id (15 random bytes).
@@ -115,6 +120,8 @@ pub(crate) fn new_session(
         rx: Arc::new(Mutex::new(rx)),
         inbound,
         transport,
+        upgrade_claimed: std::sync::atomic::AtomicBool::new(false),
+        frame_per_write: shared.config.compliance,
     });
     shared.register(&session);
     let driver = crate::driver::Driver::new(Arc::clone(shared), Arc::clone(&session), kind, tokens);
@@ -155,6 +162,9 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
     match first {
         Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2probe" => {}
         _ => {
+            session
+                .upgrade_claimed
+                .store(false, std::sync::atomic::Ordering::Release);
             let _ = sink.close().await;
             return;
         }
@@ -168,6 +178,9 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
         Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "5" => {}
         _ => {
             session.transport.send_replace(TransportState::Polling);
+            session
+                .upgrade_claimed
+                .store(false, std::sync::atomic::Ordering::Release);
             let _ = sink.close().await;
             return;
         }
@@ -189,7 +202,8 @@ async fn run_ws(
     rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
 ) {
     let (sink, stream) = ws.split();
-    let mut writer = tokio::spawn(ws_writer(sink, rx, Arc::clone(&session.outbox)));
+    let limit = if session.frame_per_write { 1 } else { 256 };
+    let mut writer = tokio::spawn(ws_writer(sink, rx, Arc::clone(&session.outbox), limit));
     ws_reader(stream, Arc::clone(&session)).await;
     // The driver may still send a close frame (e.g. 1009 after an oversized message).
     if tokio::time::timeout(Duration::from_secs(2), &mut writer)
@@ -233,6 +247,7 @@ async fn ws_writer(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
     outbox: Arc<Outbox>,
+    limit: usize,
 ) {
     let mut kill = outbox.subscribe_kill();
     let mut batch: Vec<Frame> = Vec::with_capacity(64);
@@ -240,7 +255,7 @@ async fn ws_writer(
         let n = tokio::select! {
             biased;
             _ = crate::hub::wait_killed(&mut kill) => break,
-            n = rx.recv_many(&mut batch, 256) => n,
+            n = rx.recv_many(&mut batch, limit) => n,
         };
         if n == 0 {
             break;
@@ -274,7 +289,12 @@ async fn ws_writer(
         };
         batch.clear();
         match result {
-            Ok(None) => {}
+            Ok(None) => {
+                if limit == 1 {
+                    // Compliance mode: let the peer read each frame on its own.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             Ok(Some(_)) => {
                 // The reader waits for the peer's close frame (a clean close, no reset),
                 // at most one second.

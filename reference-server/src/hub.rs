@@ -31,8 +31,10 @@ pub enum Frame {
 /// Why a connection ended (for logs and for the transport's close code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The client sent an Engine.IO close or the transport closed.
+    /// The transport closed.
     TransportClose,
+    /// The client sent an Engine.IO close packet (`1`).
+    ClientClose,
     /// A read or write error on the transport.
     TransportError,
     /// No pong within pingTimeout.
@@ -58,6 +60,7 @@ impl CloseReason {
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::TransportClose => "transport close",
+            CloseReason::ClientClose => "client close",
             CloseReason::TransportError => "transport error",
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::ConnectTimeout => "connect timeout",

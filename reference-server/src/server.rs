@@ -408,11 +408,14 @@ async fn engine_request(
             if req.method() != Method::GET || !is_websocket_upgrade(req.headers()) {
                 return engine_error(HandshakeError::BadRequest);
             }
-            if let Some(s) = &session {
-                if *s.transport.borrow() != TransportState::Polling {
-                    return engine_error(HandshakeError::BadRequest);
-                }
-            }
+            // One upgrade per session: a second WebSocket on the sid is accepted at the
+            // HTTP level and closed at once (as engine.io does).
+            let reject = session.as_ref().is_some_and(|s| {
+                let claimed = s
+                    .upgrade_claimed
+                    .swap(true, std::sync::atomic::Ordering::AcqRel);
+                claimed || *s.transport.borrow() != TransportState::Polling
+            });
             let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
                 return engine_error(HandshakeError::BadRequest);
             };
@@ -434,6 +437,10 @@ async fn engine_request(
                 )
                 .await;
                 match session {
+                    _ if reject => {
+                        let mut ws = ws;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                    }
                     None => engine::serve_direct_ws(shared, ws, kind, tokens).await,
                     Some(s) => engine::serve_upgrade_ws(shared, ws, s).await,
                 }
