@@ -2,9 +2,11 @@
 //!
 //! Steps, each announced with a `==> step` line and timed:
 //!
-//! 1. prerequisites — `redis-server`, `node`/`npm`, `chromium` on PATH (installed
-//!    with apt-get when missing and running as root), and `npm ci` in every Node
-//!    fixture with a `package-lock.json` whose `node_modules` is missing or stale.
+//! 1. prerequisites — `redis-server`, `node`/`npm`, `chromium`, `python3` (with
+//!    `venv`) on PATH (installed with apt-get when missing and running as root),
+//!    `npm ci` in every Node fixture with a `package-lock.json` whose
+//!    `node_modules` is missing or stale, and the python-socketio fixture's
+//!    `install.sh` (its own `.venv`, from PyPI).
 //!    Whatever cannot be installed is named with the command that installs it,
 //!    and the step fails: nothing is skipped silently.
 //! 2. `cargo test --workspace --no-fail-fast`, streamed, then one closing line
@@ -34,6 +36,9 @@ pub(crate) const STRICT_IN_TEST: bool = false;
 
 /// Node fixtures whose dependencies `npm ci` installs.
 const NODE_FIXTURES: [&str; 2] = ["fixtures/clients/node", "fixtures/peers/node"];
+
+/// The python-socketio client fixture's idempotent installer (a venv with pinned packages).
+const PYTHON_INSTALL: &str = "fixtures/clients/python/install.sh";
 
 /// Executable names accepted as "chromium" (the first is what apt installs on Debian).
 const CHROMIUM_NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
@@ -256,6 +261,56 @@ fn ensure_tool(
     }
 }
 
+/// `python3` with `venv`/`ensurepip` (Debian's `python3-venv`), then the fixture's
+/// `install.sh`, which creates its `.venv` from PyPI unless it is up to date.
+fn python_fixture(root: &Path, apt: &mut Apt, missing: &mut Vec<String>) {
+    let why = "the python-socketio client fixture";
+    ensure_tool(
+        apt,
+        &["python3"],
+        &["python3", "python3-venv"],
+        why,
+        missing,
+    );
+    if which("python3").is_none() {
+        return;
+    }
+    let has_venv = || {
+        Command::new("python3")
+            .args(["-c", "import venv, ensurepip"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has_venv() {
+        println!("  missing python3 venv/ensurepip ({why}); installing");
+        if let Err(err) = apt.install(&["python3-venv"]) {
+            missing.push(format!(
+                "python3-venv ({why}): could not install ({err:#}); install it with `sudo apt-get install -y python3-venv`"
+            ));
+            return;
+        }
+        if !has_venv() {
+            missing.push(format!(
+                "python3-venv ({why}): installed, but `python3 -m venv` still lacks ensurepip"
+            ));
+            return;
+        }
+    }
+    println!("  {PYTHON_INSTALL}");
+    let t = Instant::now();
+    match status(
+        Command::new("bash")
+            .arg(root.join(PYTHON_INSTALL))
+            .current_dir(root),
+        PYTHON_INSTALL,
+    ) {
+        Ok(()) => println!("  {PYTHON_INSTALL}: done ({})", secs(t.elapsed())),
+        Err(err) => missing.push(format!("{why}: {err:#} (it needs python3 >= 3.9 and PyPI)")),
+    }
+}
+
 /// `node_modules` is missing or older than `package-lock.json`.
 fn node_modules_stale(dir: &Path) -> bool {
     let mtime = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -299,9 +354,12 @@ fn prerequisites(root: &Path) -> anyhow::Result<()> {
         &mut apt,
         &CHROMIUM_NAMES,
         &["chromium"],
-        "the harness's HTML report test",
+        "the HTML report and browser-bundle tests",
         &mut missing,
     );
+    if root.join(PYTHON_INSTALL).is_file() {
+        python_fixture(root, &mut apt, &mut missing);
+    }
 
     let npm_ok = which("npm").is_some();
     for d in node_dirs {
