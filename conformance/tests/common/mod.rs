@@ -1,0 +1,105 @@
+//! Helpers for the harness's own workspace tests: run the harness binary,
+//! locate the implementations it is pointed at.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// The reference server binary, built first if it is missing.
+pub fn reference_server() -> PathBuf {
+    let bin = target_dir().join("debug").join("roomcast-server");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "reference-server", "--bin", "roomcast-server"])
+            .current_dir(root())
+            .status()
+            .expect("cargo build -p reference-server could not be started");
+        assert!(status.success(), "building the reference server failed");
+    }
+    assert!(bin.exists(), "{} is missing after the build", bin.display());
+    bin
+}
+
+/// Fails with a clear message unless `node` runs and the peer's node_modules exist.
+pub fn require_node_peer() {
+    let ok = Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(ok, "node is not installed: these tests need Node.js 18+ on PATH");
+    let nm = root().join("fixtures/peers/node/node_modules");
+    assert!(nm.exists(), "{} is missing: run `npm ci` in fixtures/peers/node", nm.display());
+}
+
+/// Output of one harness run.
+pub struct Run {
+    /// Exit code.
+    pub code: Option<i32>,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout parsed as the JSON report.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("the JSON report does not parse ({e}):\n{}\n--- stderr:\n{}", self.stdout, self.stderr))
+    }
+
+    /// Every result with this verdict: (id, level, message).
+    pub fn with_verdict(&self, verdict: &str) -> Vec<(String, String, String)> {
+        let v = self.json();
+        v["results"]
+            .as_array()
+            .expect("results is an array")
+            .iter()
+            .filter(|r| r["verdict"] == verdict)
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap_or("").to_string(),
+                    r["level"].as_str().unwrap_or("").to_string(),
+                    r["message"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs the harness binary from the workspace root with `args` and extra environment.
+pub fn harness(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roomcast-conformance"));
+    cmd.args(args).current_dir(root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the harness binary could not be started");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The flags that declare the reference server's features and its keys.
+pub const REFERENCE_FLAGS: &[&str] = &[
+    "--features",
+    "polling,bearer-header,cookie-auth,query-auth,refresh,rs256,es256",
+    "--extra-key",
+    "RS256:fixtures/keys/rs256-private.pem:fixtures/keys/rs256-public.pem",
+    "--extra-key",
+    "ES256:fixtures/keys/es256-private.pem:fixtures/keys/es256-public.pem",
+];
+
+/// The Node peer's features.
+pub const NODE_FEATURES: &str = "polling,bearer-header,refresh";

@@ -1,0 +1,109 @@
+//! Proof that the suite is honest: a correct implementation on another stack
+//! passes, the reference server passes, and each faulty variant of the Node
+//! peer FAILs on the requirement its fault breaks.
+
+mod common;
+
+use common::{harness, reference_server, require_node_peer, NODE_FEATURES, REFERENCE_FLAGS};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn reference_server_passes() {
+    let bin = reference_server();
+    let cmd = bin.to_string_lossy().into_owned();
+    let mut args = vec!["--spawn", cmd.as_str(), "--format", "json", "--expected-failures", "conformance/tests/reference-expected-failures.txt"];
+    args.extend_from_slice(REFERENCE_FLAGS);
+    let run = harness(&args, &[]);
+    let fails = run.with_verdict("FAIL");
+    let stale = run.with_verdict("STALE");
+    assert!(fails.is_empty() && stale.is_empty(), "the reference server FAILs: {fails:?} stale: {stale:?}\n{}", run.stderr);
+    assert_eq!(run.code, Some(0), "exit code\n{}", run.stderr);
+    let v = run.json();
+    assert!(v["summary"]["pass"].as_u64().unwrap_or(0) > 120, "too few checks passed: {}", v["summary"]);
+    assert_eq!(v["ok"], true);
+}
+
+#[test]
+fn node_peer_passes_every_must() {
+    require_node_peer();
+    let run = harness(&["--spawn", "node fixtures/peers/node/server.js", "--features", NODE_FEATURES, "--format", "json"], &[]);
+    let v = run.json();
+    let failed_musts: Vec<_> = run.with_verdict("FAIL").into_iter().filter(|(_, level, _)| level == "MUST").collect();
+    assert!(failed_musts.is_empty(), "the Node peer FAILs MUSTs: {failed_musts:?}\n{}", run.stderr);
+    assert!(v["summary"]["pass"].as_u64().unwrap_or(0) > 120, "too few checks passed: {}", v["summary"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// One row of fixtures/peers/node/FAULTS.md.
+#[derive(Debug, Clone)]
+struct Fault {
+    name: String,
+    requirement: String,
+}
+
+fn faults() -> Vec<Fault> {
+    let text = std::fs::read_to_string(common::root().join("fixtures/peers/node/FAULTS.md")).expect("FAULTS.md");
+    text.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            Fault {
+                name: cols.get(1).unwrap_or(&"").trim_matches('`').to_string(),
+                requirement: cols.get(2).unwrap_or(&"").to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The filter that keeps a fault run fast: the requirement's group, except
+/// LIFE, whose SIGTERM checks are slow: there the requirement itself.
+fn filter_for(req: &str) -> String {
+    let group = req.split('-').next().unwrap_or(req);
+    if group == "LIFE" { req.to_string() } else { group.to_string() }
+}
+
+#[test]
+fn faulty_node_variants_fail_on_their_requirement() {
+    require_node_peer();
+    let all = faults();
+    assert!(all.len() >= 12, "FAULTS.md lists only {} faults", all.len());
+    let queue = Arc::new(Mutex::new(all.iter().cloned().collect::<VecDeque<_>>()));
+    let misses = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (queue, misses) = (queue.clone(), misses.clone());
+            std::thread::spawn(move || loop {
+                let Some(f) = queue.lock().unwrap().pop_front() else { break };
+                let filter = filter_for(&f.requirement);
+                let run = harness(
+                    &["--spawn", "node fixtures/peers/node/server.js", "--features", NODE_FEATURES, "--format", "json", "--filter", &filter],
+                    &[("ROOMCAST_FAULT", f.name.as_str())],
+                );
+                let fails: Vec<String> = run.with_verdict("FAIL").into_iter().map(|(id, _, _)| id).collect();
+                if !fails.contains(&f.requirement) || run.code != Some(1) {
+                    misses.lock().unwrap().push(format!("{} should FAIL {} (exit {:?}); FAILs: {fails:?}", f.name, f.requirement, run.code));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker panicked");
+    }
+    let misses = misses.lock().unwrap();
+    assert!(misses.is_empty(), "faults not caught on their requirement:\n{}", misses.join("\n"));
+}
+
+#[test]
+fn a_full_suite_run_catches_a_fault_on_its_requirement() {
+    require_node_peer();
+    let run = harness(
+        &["--spawn", "node fixtures/peers/node/server.js", "--features", NODE_FEATURES, "--format", "json"],
+        &[("ROOMCAST_FAULT", "cross-org-leak")],
+    );
+    let fails: Vec<String> = run.with_verdict("FAIL").into_iter().map(|(id, _, _)| id).collect();
+    assert!(fails.contains(&"ROOM-19".to_string()), "cross-org-leak not caught by ROOM-19: {fails:?}");
+    assert_eq!(run.code, Some(1));
+    // the fault is narrow: most of the suite still passes
+    assert!(run.json()["summary"]["pass"].as_u64().unwrap_or(0) > 120);
+}
