@@ -484,6 +484,17 @@ async fn wire_23_eio_polling_close_packet_ends_pending_poll_with_noop() {
     );
     let after = http(s.addr, "GET", &target, None).await;
     assert_eq!(after.status, 400, "the session is closed: {after:?}");
+
+    // Without a pending GET: once the POST of `1` is answered, the sid is unknown.
+    let sid = polling_session(s.addr, "/engine.io/").await;
+    let target = poll_target("/engine.io/", &sid);
+    let push = http(s.addr, "POST", &target, Some("1")).await;
+    assert_eq!(push.status, 200, "POST of the close packet: {push:?}");
+    let after = http(s.addr, "GET", &target, None).await;
+    assert_eq!(
+        after.status, 400,
+        "the session is closed once the close packet is acknowledged: {after:?}"
+    );
 }
 
 #[tokio::test]
