@@ -12,26 +12,63 @@ use std::sync::{Arc, Mutex};
 fn reference_server_passes() {
     let bin = reference_server();
     let cmd = bin.to_string_lossy().into_owned();
-    let mut args = vec!["--spawn", cmd.as_str(), "--format", "json", "--expected-failures", "conformance/tests/reference-expected-failures.txt"];
+    let mut args = vec![
+        "--spawn",
+        cmd.as_str(),
+        "--format",
+        "json",
+        "--expected-failures",
+        "conformance/tests/reference-expected-failures.txt",
+    ];
     args.extend_from_slice(REFERENCE_FLAGS);
     let run = harness(&args, &[]);
     let fails = run.with_verdict("FAIL");
     let stale = run.with_verdict("STALE");
-    assert!(fails.is_empty() && stale.is_empty(), "the reference server FAILs: {fails:?} stale: {stale:?}\n{}", run.stderr);
+    assert!(
+        fails.is_empty() && stale.is_empty(),
+        "the reference server FAILs: {fails:?} stale: {stale:?}\n{}",
+        run.stderr
+    );
     assert_eq!(run.code, Some(0), "exit code\n{}", run.stderr);
     let v = run.json();
-    assert!(v["summary"]["pass"].as_u64().unwrap_or(0) > 120, "too few checks passed: {}", v["summary"]);
+    assert!(
+        v["summary"]["pass"].as_u64().unwrap_or(0) > 120,
+        "too few checks passed: {}",
+        v["summary"]
+    );
     assert_eq!(v["ok"], true);
 }
 
 #[test]
 fn node_peer_passes_every_must() {
     require_node_peer();
-    let run = harness(&["--spawn", "node fixtures/peers/node/server.js", "--features", NODE_FEATURES, "--format", "json"], &[]);
+    let run = harness(
+        &[
+            "--spawn",
+            "node fixtures/peers/node/server.js",
+            "--features",
+            NODE_FEATURES,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
     let v = run.json();
-    let failed_musts: Vec<_> = run.with_verdict("FAIL").into_iter().filter(|(_, level, _)| level == "MUST").collect();
-    assert!(failed_musts.is_empty(), "the Node peer FAILs MUSTs: {failed_musts:?}\n{}", run.stderr);
-    assert!(v["summary"]["pass"].as_u64().unwrap_or(0) > 120, "too few checks passed: {}", v["summary"]);
+    let failed_musts: Vec<_> = run
+        .with_verdict("FAIL")
+        .into_iter()
+        .filter(|(_, level, _)| level == "MUST")
+        .collect();
+    assert!(
+        failed_musts.is_empty(),
+        "the Node peer FAILs MUSTs: {failed_musts:?}\n{}",
+        run.stderr
+    );
+    assert!(
+        v["summary"]["pass"].as_u64().unwrap_or(0) > 120,
+        "too few checks passed: {}",
+        v["summary"]
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
 
@@ -43,7 +80,8 @@ struct Fault {
 }
 
 fn faults() -> Vec<Fault> {
-    let text = std::fs::read_to_string(common::root().join("fixtures/peers/node/FAULTS.md")).expect("FAULTS.md");
+    let text = std::fs::read_to_string(common::root().join("fixtures/peers/node/FAULTS.md"))
+        .expect("FAULTS.md");
     text.lines()
         .filter(|l| l.starts_with("| `"))
         .map(|l| {
@@ -60,7 +98,11 @@ fn faults() -> Vec<Fault> {
 /// LIFE, whose SIGTERM checks are slow: there the requirement itself.
 fn filter_for(req: &str) -> String {
     let group = req.split('-').next().unwrap_or(req);
-    if group == "LIFE" { req.to_string() } else { group.to_string() }
+    if group == "LIFE" {
+        req.to_string()
+    } else {
+        group.to_string()
+    }
 }
 
 #[test]
@@ -74,15 +116,33 @@ fn faulty_node_variants_fail_on_their_requirement() {
         .map(|_| {
             let (queue, misses) = (queue.clone(), misses.clone());
             std::thread::spawn(move || loop {
-                let Some(f) = queue.lock().unwrap().pop_front() else { break };
+                let Some(f) = queue.lock().unwrap().pop_front() else {
+                    break;
+                };
                 let filter = filter_for(&f.requirement);
                 let run = harness(
-                    &["--spawn", "node fixtures/peers/node/server.js", "--features", NODE_FEATURES, "--format", "json", "--filter", &filter],
+                    &[
+                        "--spawn",
+                        "node fixtures/peers/node/server.js",
+                        "--features",
+                        NODE_FEATURES,
+                        "--format",
+                        "json",
+                        "--filter",
+                        &filter,
+                    ],
                     &[("ROOMCAST_FAULT", f.name.as_str())],
                 );
-                let fails: Vec<String> = run.with_verdict("FAIL").into_iter().map(|(id, _, _)| id).collect();
+                let fails: Vec<String> = run
+                    .with_verdict("FAIL")
+                    .into_iter()
+                    .map(|(id, _, _)| id)
+                    .collect();
                 if !fails.contains(&f.requirement) || run.code != Some(1) {
-                    misses.lock().unwrap().push(format!("{} should FAIL {} (exit {:?}); FAILs: {fails:?}", f.name, f.requirement, run.code));
+                    misses.lock().unwrap().push(format!(
+                        "{} should FAIL {} (exit {:?}); FAILs: {fails:?}",
+                        f.name, f.requirement, run.code
+                    ));
                 }
             })
         })
@@ -91,18 +151,36 @@ fn faulty_node_variants_fail_on_their_requirement() {
         w.join().expect("worker panicked");
     }
     let misses = misses.lock().unwrap();
-    assert!(misses.is_empty(), "faults not caught on their requirement:\n{}", misses.join("\n"));
+    assert!(
+        misses.is_empty(),
+        "faults not caught on their requirement:\n{}",
+        misses.join("\n")
+    );
 }
 
 #[test]
 fn a_full_suite_run_catches_a_fault_on_its_requirement() {
     require_node_peer();
     let run = harness(
-        &["--spawn", "node fixtures/peers/node/server.js", "--features", NODE_FEATURES, "--format", "json"],
+        &[
+            "--spawn",
+            "node fixtures/peers/node/server.js",
+            "--features",
+            NODE_FEATURES,
+            "--format",
+            "json",
+        ],
         &[("ROOMCAST_FAULT", "cross-org-leak")],
     );
-    let fails: Vec<String> = run.with_verdict("FAIL").into_iter().map(|(id, _, _)| id).collect();
-    assert!(fails.contains(&"ROOM-19".to_string()), "cross-org-leak not caught by ROOM-19: {fails:?}");
+    let fails: Vec<String> = run
+        .with_verdict("FAIL")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(
+        fails.contains(&"ROOM-19".to_string()),
+        "cross-org-leak not caught by ROOM-19: {fails:?}"
+    );
     assert_eq!(run.code, Some(1));
     // the fault is narrow: most of the suite still passes
     assert!(run.json()["summary"]["pass"].as_u64().unwrap_or(0) > 120);

@@ -23,7 +23,13 @@ pub fn reference_server() -> PathBuf {
     let bin = target_dir().join("debug").join("roomcast-server");
     if !bin.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "reference-server", "--bin", "roomcast-server"])
+            .args([
+                "build",
+                "-p",
+                "reference-server",
+                "--bin",
+                "roomcast-server",
+            ])
             .current_dir(root())
             .status()
             .expect("cargo build -p reference-server could not be started");
@@ -35,10 +41,21 @@ pub fn reference_server() -> PathBuf {
 
 /// Fails with a clear message unless `node` runs and the peer's node_modules exist.
 pub fn require_node_peer() {
-    let ok = Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "node is not installed: these tests need Node.js 18+ on PATH");
+    let ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "node is not installed: these tests need Node.js 18+ on PATH"
+    );
     let nm = root().join("fixtures/peers/node/node_modules");
-    assert!(nm.exists(), "{} is missing: run `npm ci` in fixtures/peers/node", nm.display());
+    assert!(
+        nm.exists(),
+        "{} is missing: run `npm ci` in fixtures/peers/node",
+        nm.display()
+    );
 }
 
 /// Output of one harness run.
@@ -54,7 +71,12 @@ pub struct Run {
 impl Run {
     /// stdout parsed as the JSON report.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("the JSON report does not parse ({e}):\n{}\n--- stderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the JSON report does not parse ({e}):\n{}\n--- stderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Every result with this verdict: (id, level, message).
@@ -83,7 +105,9 @@ pub fn harness(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("the harness binary could not be started");
+    let out = cmd
+        .output()
+        .expect("the harness binary could not be started");
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
