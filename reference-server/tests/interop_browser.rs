@@ -264,31 +264,80 @@ async fn serve_static(
     stream.shutdown().await
 }
 
-/// Headless Chromium dumping the DOM of `url`; killed on drop (kill_on_drop).
-fn spawn_chromium(chromium: &Path, profile: &Path, url: &str) -> Child {
-    Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--mute-audio",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", chromium.display()))
+/// Headless Chromium dumping the DOM of `url`, in its own process group. Dropping it
+/// kills the whole group (browser, zygotes, renderers) unless it already exited.
+struct Chromium {
+    child: Child,
+    pgid: Option<u32>,
+}
+
+impl Chromium {
+    fn spawn(chromium: &Path, profile: &Path, url: &str) -> Chromium {
+        let child = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--mute-audio",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--dump-dom")
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", chromium.display()));
+        let pgid = child.id();
+        Chromium { child, pgid }
+    }
+
+    /// Waits for Chromium to exit and returns its stdout (the DOM) and stderr.
+    async fn finish(&mut self) -> (String, String) {
+        let mut out = self.child.stdout.take().expect("piped stdout");
+        let mut err = self.child.stderr.take().expect("piped stderr");
+        let child = &mut self.child;
+        let collect = async {
+            let mut dom = Vec::new();
+            let mut log = Vec::new();
+            let (a, b) = tokio::join!(out.read_to_end(&mut dom), err.read_to_end(&mut log));
+            let _ = (a, b);
+            let _ = child.wait().await;
+            (
+                String::from_utf8_lossy(&dom).into_owned(),
+                String::from_utf8_lossy(&log).into_owned(),
+            )
+        };
+        match tokio::time::timeout(Duration::from_secs(30), collect).await {
+            Ok(r) => r,
+            Err(_) => (
+                String::new(),
+                "chromium did not exit within 30 s".to_owned(),
+            ),
+        }
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        if let (Some(pgid), Ok(None)) = (self.pgid, self.child.try_wait()) {
+            // Still running (the test failed early): kill the whole process group.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.start_kill();
+    }
 }
 
 /// Minimal HTML text unescaping for the `<pre id="log">` content.
@@ -312,30 +361,6 @@ fn log_entries(dom: &str) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| json!({"unparsed": l})))
         .collect()
-}
-
-/// Waits for Chromium to exit and returns its stdout (the DOM) and stderr.
-async fn finish_chromium(mut child: Child) -> (String, String) {
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let collect = async {
-        let mut dom = Vec::new();
-        let mut log = Vec::new();
-        let (a, b) = tokio::join!(out.read_to_end(&mut dom), err.read_to_end(&mut log));
-        let _ = (a, b);
-        let _ = child.wait().await;
-        (
-            String::from_utf8_lossy(&dom).into_owned(),
-            String::from_utf8_lossy(&log).into_owned(),
-        )
-    };
-    match tokio::time::timeout(Duration::from_secs(30), collect).await {
-        Ok(r) => r,
-        Err(_) => (
-            String::new(),
-            "chromium did not exit within 30 s".to_owned(),
-        ),
-    }
 }
 
 fn tail(s: &str, n: usize) -> &str {
@@ -391,7 +416,7 @@ async fn wire_17_browser_bundle_with_default_options_works() {
         server.addr
     );
     let profile = tempfile::tempdir().expect("profile dir");
-    let child = spawn_chromium(&chromium, profile.path(), &url);
+    let mut browser = Chromium::spawn(&chromium, profile.path(), &url);
 
     // 1. connected over polling, upgraded, subscribed.
     let first = site.signal(READY_WAIT).await;
@@ -414,7 +439,7 @@ async fn wire_17_browser_bundle_with_default_options_works() {
     }
     // 3. release the page's load event; Chromium dumps the DOM and exits.
     site.release.send_replace(true);
-    let (dom, stderr) = finish_chromium(child).await;
+    let (dom, stderr) = browser.finish().await;
     let entries = log_entries(&dom);
     let context = format!(
         "{outcome}\npage log: {entries:#?}\nchromium stderr (tail): {}\nDOM (tail): {}",
