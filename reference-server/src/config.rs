@@ -248,7 +248,7 @@ fn normalise_algorithms(list: &[String]) -> Result<Vec<String>, ConfigError> {
         }
         if !matches!(a.as_str(), "HS256" | "RS256" | "ES256") {
             return Err(ConfigError::Invalid(format!(
-                "unsupported JWT algorithm {a:?} (supported: HS256, RS256, ES256)"
+                "JWT_ALGORITHMS: unsupported JWT algorithm {a:?} (supported: HS256, RS256, ES256)"
             )));
         }
         if !out.contains(&a) {

@@ -100,8 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = args
         .into_config(dev_secret.as_deref().map(str::as_bytes))
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("invalid configuration")?;
+        .map_err(|e| anyhow::anyhow!(e))?;
     let compliance = config.compliance;
     let namespace = config.namespace.clone();
     let server = Server::bind(config).await.context("cannot start")?;

@@ -198,10 +198,11 @@ impl SocketRules {
         verify: &dyn Fn(&str) -> Result<Identity, AuthReason>,
     ) -> Outcome {
         let result = match args.first() {
+            // Anything but an object with a non-empty string `token` is
+            // `missing_token` (LIFE-3).
             Some(Value::Object(m)) => match m.get("token") {
-                Some(Value::String(t)) => verify(t),
-                None | Some(Value::Null) => Err(AuthReason::MissingToken),
-                Some(_) => Err(AuthReason::InvalidToken),
+                Some(Value::String(t)) if !t.is_empty() => verify(t),
+                _ => Err(AuthReason::MissingToken),
             },
             _ => Err(AuthReason::MissingToken),
         }
@@ -435,6 +436,13 @@ mod tests {
         );
         assert_eq!(o.reply, Some(Reply::Ack(json!({"ok": true, "exp": 99}))));
         assert_eq!(o.new_exp, Some(99));
+        for bad in [json!({"token": 5}), json!("t"), json!({"token": null})] {
+            let o = r.on_event(Some("auth:refresh"), &[bad], true, 0, &same);
+            assert_eq!(
+                o.reply,
+                Some(Reply::Ack(codes::ack_auth_err(AuthReason::MissingToken)))
+            );
+        }
         let o = r.on_event(Some("auth:refresh"), &[json!({})], false, 0, &same);
         assert_eq!(
             o.reply,

@@ -207,7 +207,7 @@ fn ops_9_invalid_configuration_fails_at_start() {
             .args(["--bind", "127.0.0.1:0"])
             .env("JWT_SECRET", "s")
             .env("JWT_ALGORITHMS", "HS999"),
-        "JWT algorithm",
+        "JWT_ALGORITHMS",
     );
     exits_with_message(
         bin()
