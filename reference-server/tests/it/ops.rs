@@ -299,3 +299,55 @@ async fn ops_11_tokens_are_never_logged() {
         assert!(!logs.contains(claims), "a token body appears in the logs");
     }
 }
+
+#[tokio::test]
+async fn dev_mode_prints_a_client_token_and_a_service_token_that_work() {
+    let mut child = bin()
+        .args(["--dev", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _p = Proc(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr: std::net::SocketAddr = first
+        .strip_prefix("roomcast-server listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback(), "--dev binds 127.0.0.1");
+    let mut client = None;
+    let mut service = None;
+    let mut next_is = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        match next_is.take() {
+            Some("client") => client = Some(line.clone()),
+            Some("service") => service = Some(line.clone()),
+            _ => {}
+        }
+        if line.starts_with("Client token") {
+            next_is = Some("client");
+        } else if line.starts_with("Service token") {
+            next_is = Some("service");
+        } else if line.starts_with("Publish:") {
+            assert!(line.contains("curl"));
+            break;
+        }
+    }
+    let (client, service) = (client.unwrap(), service.unwrap());
+    let mut s = connect(addr, &client).await;
+    assert_eq!(s.connected["payload"]["organizationId"], "dev-org");
+    let r = publish(
+        addr,
+        &service,
+        &json!({"room":"org:dev-org","type":"demo:hello","payload":{"hello":"world"}}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let (name, args) = s.ws.event().await;
+    assert_eq!(name, "demo:hello");
+    assert_eq!(args[0]["payload"], json!({"hello":"world"}));
+}
