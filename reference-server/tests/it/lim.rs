@@ -153,7 +153,6 @@ async fn lim_11_a_client_that_stops_reading_is_dropped() {
     let srv = TestServer::start(cfg).await;
     let _slow = stalled_socket(&srv).await;
     let payload = "y".repeat(60_000);
-    let started = Instant::now();
     for _ in 0..400 {
         publish_ok(srv.addr, "org:acme", "load:x", json!(payload)).await;
         if srv.metrics.slow_consumers_dropped.load(Relaxed) > 0 {
@@ -174,7 +173,6 @@ async fn lim_11_a_client_that_stops_reading_is_dropped() {
         0,
         "disconnected"
     );
-    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[tokio::test]

@@ -351,3 +351,40 @@ async fn dev_mode_prints_a_client_token_and_a_service_token_that_work() {
     assert_eq!(name, "demo:hello");
     assert_eq!(args[0]["payload"], json!({"hello":"world"}));
 }
+
+#[tokio::test]
+async fn fan_5_without_redis_one_instance_fans_out_in_memory() {
+    let mut cmd = bin();
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap());
+    let (_p, addr, _e) = start(cmd);
+    let mut a = connect(addr, &client_token("u1", "acme")).await;
+    let mut b = connect(addr, &client_token("u2", "acme")).await;
+    let body = publish_ok(addr, "org:acme", "a:b", json!(1)).await;
+    for s in [&mut a, &mut b] {
+        let (_, args) = s.ws.event().await;
+        assert_eq!(args[0]["eventId"], body["eventId"]);
+    }
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn fan_6_standalone_start_logs_a_warning() {
+    let mut cmd = bin();
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap());
+    let (p, _addr, stderr) = start(cmd);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = read_logs(p, stderr);
+    let warning = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["fields"]["event"] == "standalone")
+        .unwrap_or_else(|| panic!("no standalone warning in {logs}"));
+    assert_eq!(warning["level"], "WARN");
+    let msg = warning["fields"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("in-memory") && msg.contains("single instance"),
+        "{msg}"
+    );
+}
