@@ -48,15 +48,13 @@ pub(crate) fn envelope_text(
     timestamp: Timestamp,
     payload: Value,
 ) -> (String, uuid::Uuid) {
-    let name = event_type.as_str().to_owned();
     let env = Envelope {
         event_id: uuid::Uuid::new_v4(),
         event_type,
         timestamp,
         payload,
     };
-    let text = Packet::event(nsp, &name, vec![env.to_json()], None).encode_message_text();
-    (text, env.event_id)
+    (env.encode_event_message(nsp), env.event_id)
 }
 
 struct NspSocket {

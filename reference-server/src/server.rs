@@ -377,25 +377,15 @@ async fn engine_request(
 ) -> Resp {
     let query = req.uri().query().map(str::to_owned);
     let q = query.as_deref();
-    let Some(transport) = handshake::query_param(q, "transport")
-        .as_deref()
-        .and_then(Transport::parse)
-    else {
-        return engine_error(HandshakeError::UnknownTransport);
+    let mut session = None;
+    let verified = handshake::verify(q, req.method().as_str(), |sid| {
+        session = shared.lookup(sid);
+        session.is_some()
+    });
+    let transport = match verified {
+        Ok(h) => h.transport,
+        Err(e) => return engine_error(e),
     };
-    let session = match handshake::query_param(q, "sid").filter(|s| !s.is_empty()) {
-        Some(sid) => match shared.lookup(&sid) {
-            Some(s) => Some(s),
-            None => return engine_error(HandshakeError::UnknownSid),
-        },
-        None => None,
-    };
-    if session.is_none() && req.method() != Method::GET {
-        return engine_error(HandshakeError::BadHandshakeMethod);
-    }
-    if handshake::query_param(q, "EIO").as_deref() != Some("4") {
-        return engine_error(HandshakeError::UnsupportedProtocolVersion);
-    }
     if session.is_none() && shared.shutting_down() {
         return respond(
             StatusCode::SERVICE_UNAVAILABLE,
