@@ -97,6 +97,12 @@ pub struct Args {
     /// python-socketio driver script for WIRE-16 (default fixtures/clients/python/driver.py with its .venv).
     #[arg(long, value_name = "FILE")]
     pub python_driver: Option<PathBuf>,
+    /// Compare the shapes of the server's messages with the golden files of DIR (fixtures/golden).
+    #[arg(long, value_name = "DIR")]
+    pub golden: Option<PathBuf>,
+    /// Only collect the redacted shapes, write them to FILE as JSON, and exit.
+    #[arg(long, value_name = "FILE")]
+    pub dump_shapes: Option<PathBuf>,
     /// Run the model-based property test with this many cases instead of the checks.
     #[arg(long)]
     pub model_cases: Option<u32>,

@@ -29,6 +29,7 @@ pub mod model;
 pub mod polling;
 pub mod report;
 pub mod runner;
+pub mod shapes;
 pub mod spawn;
 pub mod spec;
 pub mod tokens;

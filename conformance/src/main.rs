@@ -254,6 +254,30 @@ async fn real_main(mut args: Args) -> Result<i32> {
     });
     let minter = Arc::new(Minter::new(keys));
 
+    if let Some(path) = &args.dump_shapes {
+        let ctx = conformance::Ctx {
+            cfg: cfg.clone(),
+            tr: conformance::transcript::Transcript::new(),
+            minter: minter.clone(),
+            id: "SHAPES",
+        };
+        let r = conformance::shapes::collect(&ctx).await;
+        if let Some(c) = cluster.take() {
+            c.stop().await;
+        }
+        let shapes = r.map_err(|e| {
+            anyhow::anyhow!(
+                "collecting shapes failed: {} {:?} {:?}",
+                e.message,
+                e.expected,
+                e.actual
+            )
+        })?;
+        std::fs::write(path, serde_json::to_string_pretty(&shapes)?)
+            .with_context(|| format!("--dump-shapes {}", path.display()))?;
+        eprintln!("{} shapes written to {}", shapes.len(), path.display());
+        return Ok(0);
+    }
     if let Some(cases) = args.model_cases {
         let r = conformance::model::run(cfg.clone(), minter.clone(), cases).await;
         if let Some(c) = cluster.take() {
@@ -287,10 +311,25 @@ async fn real_main(mut args: Args) -> Result<i32> {
         targets.join(", "),
         opts.jobs
     );
+    let minter2 = minter.clone();
     let run = runner::run(&defs, cfg.clone(), minter, &opts, |o| {
         eprintln!("{}", report::progress_line(o));
     });
-    let outcomes = tokio::select! {
+    let golden = async {
+        let dir = args.golden.clone()?;
+        let ctx = conformance::Ctx {
+            cfg: cfg.clone(),
+            tr: conformance::transcript::Transcript::new(),
+            minter: minter2.clone(),
+            id: "GOLDEN",
+        };
+        Some(match conformance::shapes::collect(&ctx).await {
+            Ok(shapes) => conformance::shapes::compare(&shapes, &dir),
+            Err(e) => vec![format!("collecting shapes failed: {}", e.message)],
+        })
+    };
+    let run = async { (run.await, golden.await) };
+    let (outcomes, golden_diffs) = tokio::select! {
         o = run => o,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted: stopping spawned instances");
@@ -321,6 +360,31 @@ async fn real_main(mut args: Args) -> Result<i32> {
             .with_context(|| format!("--report {}", path.display()))?;
         eprintln!("HTML report written to {}", path.display());
     }
+    let mut golden_ok = true;
+    if let Some(diffs) = &golden_diffs {
+        if diffs.is_empty() {
+            eprintln!(
+                "golden shapes: all match {}",
+                args.golden
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        } else {
+            golden_ok = false;
+            eprintln!(
+                "golden shapes: {} differ from {}:",
+                diffs.len(),
+                args.golden
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            for d in diffs {
+                eprintln!("  {d}");
+            }
+        }
+    }
     let s = Summary::of(&outcomes);
     if format != "human" {
         eprintln!(
@@ -334,5 +398,5 @@ async fn real_main(mut args: Args) -> Result<i32> {
             info.duration_ms as f64 / 1000.0
         );
     }
-    Ok(if s.ok() { 0 } else { 1 })
+    Ok(if s.ok() && golden_ok { 0 } else { 1 })
 }
