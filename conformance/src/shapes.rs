@@ -51,6 +51,9 @@ fn free_message(mut v: Value) -> Value {
     v
 }
 
+/// (shape name, method, token, content type, body).
+type ErrorCase<'a> = (&'a str, &'a str, Option<String>, Option<&'a str>, String);
+
 /// Collects every shape from the target.
 pub async fn collect(ctx: &Ctx) -> Result<BTreeMap<String, Value>, CheckFailure> {
     let org = ctx.uniq("org");
@@ -154,7 +157,7 @@ pub async fn collect(ctx: &Ctx) -> Result<BTreeMap<String, Value>, CheckFailure>
     let unscoped = ctx.minter.sign(&unscoped)?;
     let url = format!("{}/v1/publish", ctx.cfg.publish_url.trim_end_matches('/'));
     let room = format!("org:{org}");
-    let cases: Vec<(&str, &str, Option<String>, Option<&str>, String)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "publish_401",
             "POST",
