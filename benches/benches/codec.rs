@@ -1,7 +1,10 @@
 //! Criterion bench of the `protocol` codec on the fan-out hot path.
 //!
-//! - `envelope_event/encode`: envelope → Socket.IO EVENT → Engine.IO WebSocket
-//!   text frame (what a server does once per published event).
+//! - `envelope_event/encode`: envelope → JSON value → Socket.IO EVENT → Engine.IO
+//!   WebSocket text frame, through the generic packet API.
+//! - `envelope_event/encode_direct`: the same frame written in one buffer by
+//!   `Envelope::encode_event_message`, Engine.IO prefix included (what the
+//!   reference server does once per published event).
 //! - `envelope_event/decode`: that frame → Engine.IO packet → Socket.IO packet →
 //!   strict envelope (what a client or the harness does per received event).
 //! - `polling_payload/decode`: a long-polling body of 16 such events plus a ping.
@@ -65,9 +68,18 @@ fn envelope_event(c: &mut Criterion) {
         "the bench input must round-trip: {frame}"
     );
 
+    assert_eq!(
+        decode_event(&env.encode_event_message("/")),
+        decode_event(&frame),
+        "both encoders must carry the same envelope"
+    );
+
     let mut group = c.benchmark_group("envelope_event");
     group.throughput(Throughput::Bytes(frame.len() as u64));
     group.bench_function("encode", |b| b.iter(|| encode_event(black_box(&env))));
+    group.bench_function("encode_direct", |b| {
+        b.iter(|| black_box(&env).encode_event_message("/"))
+    });
     group.bench_function("decode", |b| b.iter(|| decode_event(black_box(&frame))));
     group.finish();
 }
