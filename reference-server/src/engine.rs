@@ -72,6 +72,10 @@ pub(crate) struct EngineSession {
     pub inbound: mpsc::Sender<Inbound>,
     /// The current transport.
     pub transport: watch::Sender<TransportState>,
+    /// Polling: a close packet is owed to the next GET (it is never sent in the same
+    /// payload as other packets: socket.io-client handles a close at once but defers
+    /// the packets before it, which would then be lost).
+    pub close_next_poll: std::sync::atomic::AtomicBool,
     /// A WebSocket upgrade of this session is in progress or done (only one is allowed).
     pub upgrade_claimed: std::sync::atomic::AtomicBool,
     /// Write one frame per flush (compliance mode: the upstream test suite reads one
@@ -121,6 +125,7 @@ pub(crate) fn new_session(
         inbound,
         transport,
         upgrade_claimed: std::sync::atomic::AtomicBool::new(false),
+        close_next_poll: std::sync::atomic::AtomicBool::new(false),
         frame_per_write: shared.config.compliance,
     });
     shared.register(&session);
@@ -329,6 +334,13 @@ pub(crate) async fn poll_get(
         session.outbox.kill(CloseReason::ParseError);
         return Err(HandshakeError::BadRequest);
     };
+    if session
+        .close_next_poll
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        session.outbox.kill(CloseReason::TransportClose);
+        return Ok("1".to_owned());
+    }
     let mut transport = session.transport.subscribe();
     let mut kill = session.outbox.subscribe_kill();
     let mut batch = Vec::new();
@@ -348,14 +360,23 @@ pub(crate) async fn poll_get(
             Frame::Text(t) => body.push_str(t.as_str()),
             Frame::Binary(b) => engineio::Packet::Binary(b.clone()).encode_text_into(&mut body),
             Frame::Close(_) => {
-                body.push('1');
                 closing = true;
                 break;
             }
         }
     }
     if closing {
-        session.outbox.kill(CloseReason::TransportClose);
+        if body.is_empty() {
+            session.outbox.kill(CloseReason::TransportClose);
+            return Ok("1".to_owned());
+        }
+        // The packets first; the close packet answers the next GET.
+        if body.ends_with(engineio::payload::SEPARATOR) {
+            body.pop();
+        }
+        session
+            .close_next_poll
+            .store(true, std::sync::atomic::Ordering::Release);
     }
     Ok(body)
 }

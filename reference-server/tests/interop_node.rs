@@ -279,3 +279,23 @@ async fn life_2_node_client_is_disconnected_at_expiry() {
     let ev = d.wait(|e| e["ev"] == "disconnect" && e["id"] == "x1").await;
     assert_eq!(ev["reason"], "io server disconnect");
 }
+
+#[tokio::test]
+async fn life_2_node_client_over_polling_gets_the_error_then_the_disconnect() {
+    let srv = TestServer::default().await;
+    let mut d = Driver::start().await;
+    let t = token(json!({"sub":"u1","organizationId":"acme","exp": now() + 2}));
+    let ev = d
+        .connect(
+            "x2",
+            &srv,
+            json!({"transports":["polling"],"auth":{"token": t}}),
+        )
+        .await;
+    assert_eq!(ev["ev"], "connect", "{ev}");
+    assert_eq!(ev["transport"], "polling");
+    let err = d.event("x2", "system:error").await;
+    assert_eq!(err["payload"]["code"], "TOKEN_EXPIRED");
+    let ev = d.wait(|e| e["ev"] == "disconnect" && e["id"] == "x2").await;
+    assert_eq!(ev["reason"], "io server disconnect");
+}
