@@ -236,12 +236,13 @@ impl Driver {
         if self.pong_deadline.is_some_and(|d| now >= d) {
             return Step::End(CloseReason::PingTimeout);
         }
-        if self.next_ping.is_some_and(|d| now >= d) {
+        if let Some(scheduled) = self.next_ping.filter(|d| now >= *d) {
             self.push(Frame::Text(
                 tokio_tungstenite::tungstenite::Utf8Bytes::from_static("2"),
             ));
             self.next_ping = None;
-            self.pong_deadline = Some(now + self.shared.config.ping_timeout);
+            // Counted from when the ping was due, so timer lateness does not add up.
+            self.pong_deadline = Some(scheduled + self.shared.config.ping_timeout);
         }
         let expired: Vec<String> = self
             .sockets
