@@ -207,6 +207,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        // A client must send its request headers within 30 s (no slow-loris holds).
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
         .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
