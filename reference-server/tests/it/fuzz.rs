@@ -158,6 +158,17 @@ fn random_and_malformed_input_never_disturbs_another_client() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // No room membership leaked either: only the honest socket's three rooms
+        // (organization, user, site s1) remain, or none if it timed out meanwhile.
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let sockets = srv.metrics.sockets_connected.load(relaxed);
+        let rooms = srv.metrics.rooms.load(relaxed);
+        assert!(sockets <= 1, "{sockets} sockets left");
+        assert_eq!(
+            rooms,
+            3 * sockets,
+            "{rooms} rooms left for {sockets} socket(s)"
+        );
     });
     drop(srv);
 }
