@@ -18,6 +18,7 @@
 //!
 //! The first failing step stops the run; the step durations are printed at the end.
 
+use std::cell::Cell;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -54,9 +55,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut steps: Vec<Step> = Vec::new();
     let strict = STRICT_IN_TEST || std::env::var("ROOMCAST_SPEC_STRICT").is_ok_and(|v| v == "1");
+    let test_totals: Cell<Option<Totals>> = Cell::new(None);
     let plan: [(&'static str, &dyn Fn() -> anyhow::Result<()>); 5] = [
         ("prerequisites", &|| prerequisites(root)),
-        ("cargo test --workspace", &|| cargo_test(root)),
+        ("cargo test --workspace", &|| cargo_test(root, &test_totals)),
         (
             if strict {
                 "spec-check --strict"
@@ -70,6 +72,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<ExitCode> {
                 cargo_cmd(root).args(["fmt", "--all", "--check"]),
                 "cargo fmt --all --check",
             )
+            .context("the diffs are above; `cargo fmt --all` fixes them")
         }),
         (
             "cargo clippy --workspace --all-targets -- -D warnings",
@@ -121,13 +124,20 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<ExitCode> {
         println!("  {name:<56} {:>8}  not run", "-");
     }
     println!("  {:<56} {:>8}", "total", secs(started.elapsed()));
+    let tests = match test_totals.get() {
+        Some(t) => format!(
+            "tests: {} passed, {} failed, {} ignored",
+            t.passed, t.failed, t.ignored
+        ),
+        None => "tests: none ran".to_owned(),
+    };
     match failure {
         None => {
-            println!("\nxtask test: all {total} steps passed");
+            println!("\nxtask test: all {total} steps passed; {tests}");
             Ok(ExitCode::SUCCESS)
         }
         Some((name, err)) => {
-            eprintln!("\nxtask test: FAILED at step {name:?}: {err:#}");
+            eprintln!("\nxtask test: FAILED at step {name:?}: {err:#}; {tests}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -439,7 +449,7 @@ impl Totals {
     }
 }
 
-fn cargo_test(root: &Path) -> anyhow::Result<()> {
+fn cargo_test(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<()> {
     let mut child = cargo_cmd(root)
         .args(["test", "--workspace", "--no-fail-fast"])
         .stdout(Stdio::piped())
@@ -489,6 +499,7 @@ fn cargo_test(root: &Path) -> anyhow::Result<()> {
         }
     }
 
+    out_totals.set(Some(totals));
     println!(
         "\nTOTAL: {} passed, {} failed, {} ignored ({} test result lines)",
         totals.passed, totals.failed, totals.ignored, totals.suites
