@@ -103,6 +103,9 @@ pub struct Args {
     /// Only collect the redacted shapes, write them to FILE as JSON, and exit.
     #[arg(long, value_name = "FILE")]
     pub dump_shapes: Option<PathBuf>,
+    /// redis-server program for the clusters the harness provisions (FAN checks, default redis-server).
+    #[arg(long, value_name = "PROGRAM")]
+    pub redis_server: Option<String>,
     /// Run the model-based property test with this many cases instead of the checks.
     #[arg(long)]
     pub model_cases: Option<u32>,

@@ -138,6 +138,8 @@ pub struct RunConfig {
     pub node_driver: Option<String>,
     /// `(python, driver.py)` for the python-socketio check (WIRE-16).
     pub python_driver: Option<(String, String)>,
+    /// The `redis-server` program for clusters the harness provisions (FAN).
+    pub redis_server: String,
 }
 
 /// Context of one check run.
@@ -346,6 +348,42 @@ impl Ctx {
         crate::spawn::Instance::start(&spec)
             .await
             .map_err(|e| CheckFailure::fail(format!("the private instance did not start: {e}")))
+    }
+
+    /// A private cluster: its own `redis-server` and `n` instances sharing it.
+    /// Skips the check when the harness was not given `--spawn`.
+    pub async fn private_cluster(
+        &self,
+        n: usize,
+    ) -> Result<(crate::redis::RedisServer, Vec<crate::spawn::Instance>), CheckFailure> {
+        let Some(spec) = &self.cfg.spawn else {
+            return Err(CheckFailure::skip(
+                "needs a Redis the harness controls: run the harness with --spawn",
+            ));
+        };
+        let redis = crate::redis::RedisServer::start(&self.cfg.redis_server)
+            .await
+            .map_err(|e| CheckFailure::fail(format!("cannot provision Redis: {e}")))?;
+        let mut spec = spec.clone();
+        spec.redis_url = Some(redis.url());
+        self.tr
+            .note(format!("private cluster of {n} on {}", redis.url()));
+        let starts = (0..n).map(|_| crate::spawn::Instance::start(&spec));
+        let mut out = Vec::new();
+        for r in futures_util::future::join_all(starts).await {
+            match r {
+                Ok(i) => out.push(i),
+                Err(e) => {
+                    for i in out {
+                        i.stop().await;
+                    }
+                    return Err(CheckFailure::fail(format!(
+                        "a cluster instance did not start: {e}"
+                    )));
+                }
+            }
+        }
+        Ok((redis, out))
     }
 
     /// A copy of this context whose first target is `base` (a private instance).

@@ -27,6 +27,7 @@ pub mod expect;
 pub mod http;
 pub mod model;
 pub mod polling;
+pub mod redis;
 pub mod report;
 pub mod runner;
 pub mod shapes;

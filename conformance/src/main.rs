@@ -237,6 +237,10 @@ async fn real_main(mut args: Args) -> Result<i32> {
                     .filter(|p: &std::path::PathBuf| p.exists())
             })
             .map(|p| p.to_string_lossy().into_owned()),
+        redis_server: args
+            .redis_server
+            .clone()
+            .unwrap_or_else(|| "redis-server".into()),
         python_driver: {
             let script = args
                 .python_driver

@@ -8,6 +8,7 @@ use crate::runner::CheckDef;
 pub mod auth;
 pub mod common;
 pub mod env;
+pub mod fan;
 pub mod life;
 pub mod lim;
 pub mod ops;
@@ -48,6 +49,7 @@ pub fn all() -> Vec<CheckDef> {
         room::CHECKS,
         env::CHECKS,
         publish::CHECKS,
+        fan::CHECKS,
         life::CHECKS,
         lim::CHECKS,
         ops::CHECKS,

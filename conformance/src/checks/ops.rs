@@ -35,10 +35,8 @@ async fn ops_1(ctx: Ctx) -> CheckResult {
     )
 }
 
-async fn ops_2(_ctx: Ctx) -> CheckResult {
-    Err(CheckFailure::skip(
-        "needs a Redis the harness can stop and restart (FAN issue, not implemented yet)",
-    ))
+async fn ops_2(ctx: Ctx) -> CheckResult {
+    super::fan::ops_2_outage(&ctx).await
 }
 
 async fn ops_3(ctx: Ctx) -> CheckResult {

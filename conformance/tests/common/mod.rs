@@ -153,5 +153,5 @@ pub const REFERENCE_FLAGS: &[&str] = &[
     "ES256:fixtures/keys/es256-private.pem:fixtures/keys/es256-public.pem",
 ];
 
-/// The Node peer's features.
-pub const NODE_FEATURES: &str = "polling,bearer-header,refresh";
+/// The Node peer's features (`redis`: the harness provisions `redis-server` for FAN).
+pub const NODE_FEATURES: &str = "polling,bearer-header,refresh,redis";
