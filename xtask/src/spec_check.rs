@@ -385,8 +385,9 @@ impl Report {
                 if !missing.is_empty() {
                     let ids: Vec<&str> = missing.iter().map(|r| r.id.as_str()).collect();
                     out.push(format!(
-                        "--strict: {} {level:?} requirement(s) without tests: {}",
+                        "--strict: {} {} requirement(s) without tests: {}",
                         ids.len(),
+                        level.as_str(),
                         ids.join(" ")
                     ));
                 }
@@ -796,8 +797,8 @@ const AFTER: CheckDef = CheckDef { id: "WIRE-2" };
         assert!(report.failures(false).is_empty());
         let strict = report.failures(true);
         assert_eq!(strict.len(), 2, "{strict:?}");
-        assert!(strict[0].contains("AUTH-3") && strict[0].contains("Must"));
-        assert!(strict[1].contains("AUTH-31") && strict[1].contains("Should"));
+        assert!(strict[0].contains("AUTH-3") && strict[0].contains("1 MUST"));
+        assert!(strict[1].contains("AUTH-31") && strict[1].contains("1 SHOULD"));
     }
 
     #[test]
