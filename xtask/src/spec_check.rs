@@ -327,6 +327,27 @@ pub(crate) fn scan_source(file: &str, text: &str) -> Vec<Reference> {
     refs
 }
 
+/// A harness check registered with `id: "AUTH-3"` and implemented by a function
+/// `auth_3…` in the same file is one check, not two: the function is folded into
+/// the registration (`check AUTH-3 (fn auth_3)`).
+fn merge_check_bodies(refs: &mut Vec<Reference>) {
+    let mut i = 0;
+    while i < refs.len() {
+        let is_fn = refs[i].what.starts_with("fn ");
+        let check = refs.iter().position(|c| {
+            c.what.starts_with("check ") && c.file == refs[i].file && !c.what.contains("(fn ")
+        });
+        match (is_fn, check) {
+            (true, Some(c)) => {
+                let body = refs.remove(i);
+                let c = if c > i { c - 1 } else { c };
+                refs[c].what = format!("{} ({})", refs[c].what, body.what);
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 /// The result of cross-referencing the spec with the sources.
 #[derive(Debug)]
 pub(crate) struct Report {
@@ -350,6 +371,9 @@ impl Report {
             } else {
                 unknown.push(r);
             }
+        }
+        for refs in covered.values_mut() {
+            merge_check_bodies(refs);
         }
         Report {
             requirements,
@@ -756,6 +780,24 @@ const AFTER: CheckDef = CheckDef { id: "WIRE-2" };
             ids(&scan_source("conformance/src/checks/auth.rs", src)),
             vec!["AUTH-3", "AUTH-1"]
         );
+    }
+
+    #[test]
+    fn a_check_and_its_body_in_one_file_count_once() {
+        let mut refs = scan_source(
+            "conformance/src/checks/auth.rs",
+            "const C: CheckDef = CheckDef { id: \"AUTH-3\" };\nfn auth_3(ctx: Ctx) {}\n",
+        );
+        refs.extend(scan_source(
+            "reference-server/tests/it/auth.rs",
+            "fn auth_3_expired() {}\n",
+        ));
+        let report = Report::new(SPEC, refs);
+        let whats: Vec<&str> = report.covered["AUTH-3"]
+            .iter()
+            .map(|r| r.what.as_str())
+            .collect();
+        assert_eq!(whats, vec!["check AUTH-3 (fn auth_3)", "fn auth_3_expired"]);
     }
 
     #[test]
