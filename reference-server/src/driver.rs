@@ -171,7 +171,7 @@ impl Driver {
                 r = crate::hub::wait_killed(&mut kill) => break (r, false),
                 _ = crate::hub::wait_true(&mut shutdown) => Step::End(CloseReason::ServerShutdown),
                 m = inbound.recv() => match m {
-                    Some(Inbound::Packet(p)) => self.on_engine(p),
+                    Some(Inbound::Packet(p)) => self.on_engine(*p),
                     Some(Inbound::Closed(r)) => Step::End(r),
                     None => Step::End(CloseReason::TransportClose),
                 },

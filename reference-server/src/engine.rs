@@ -54,8 +54,9 @@ pub(crate) enum TransportState {
 /// Input to the driver task.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// One Engine.IO packet from the client.
-    Packet(engineio::Packet),
+    /// One Engine.IO packet from the client (boxed: the channel's blocks stay small,
+    /// which keeps idle connections cheap).
+    Packet(Box<engineio::Packet>),
     /// The transport ended.
     Closed(CloseReason),
 }
@@ -231,10 +232,12 @@ async fn ws_reader(mut stream: futures_util::stream::SplitStream<Ws>, session: A
         let inbound = match msg {
             None => Inbound::Closed(CloseReason::TransportClose),
             Some(Ok(Message::Text(t))) => match engineio::Packet::decode_text(t.as_str()) {
-                Ok(p) => Inbound::Packet(p),
+                Ok(p) => Inbound::Packet(Box::new(p)),
                 Err(_) => Inbound::Closed(CloseReason::ParseError),
             },
-            Some(Ok(Message::Binary(b))) => Inbound::Packet(engineio::Packet::decode_ws_binary(b)),
+            Some(Ok(Message::Binary(b))) => {
+                Inbound::Packet(Box::new(engineio::Packet::decode_ws_binary(b)))
+            }
             Some(Ok(Message::Close(_))) => Inbound::Closed(CloseReason::TransportClose),
             Some(Ok(_)) => continue,
             Some(Err(WsError::Capacity(_))) => Inbound::Closed(CloseReason::PayloadTooLarge),
@@ -255,7 +258,7 @@ async fn ws_writer(
     limit: usize,
 ) {
     let mut kill = outbox.subscribe_kill();
-    let mut batch: Vec<Frame> = Vec::with_capacity(64);
+    let mut batch: Vec<Frame> = Vec::new();
     loop {
         let n = tokio::select! {
             biased;
@@ -410,7 +413,12 @@ pub(crate) async fn poll_post(session: &Arc<EngineSession>, body: Bytes) -> Resu
         }
     };
     for p in packets {
-        if session.inbound.send(Inbound::Packet(p)).await.is_err() {
+        if session
+            .inbound
+            .send(Inbound::Packet(Box::new(p)))
+            .await
+            .is_err()
+        {
             break;
         }
     }
