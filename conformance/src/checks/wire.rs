@@ -659,6 +659,10 @@ async fn upgraded(ctx: &Ctx) -> Result<(PollSession, WsClient, String), CheckFai
         format!("{} {}", got.0, got.2),
     )?;
     ws.send_text("5").await?;
+    // a round trip over the WebSocket: the server has processed the upgrade
+    // packet before anything else is tried on the session
+    let ack = ws.emit_ack("system:ping", vec![]).await?;
+    ensure(!ack.is_empty(), "no ping ack over the upgraded WebSocket", "a ping ack", format!("{ack:?}"))?;
     Ok((s, ws, org))
 }
 
