@@ -205,10 +205,10 @@ pub struct Args {
     #[arg(long, env = "ROOMCAST_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Accept the token from an `accessToken` cookie.
-    #[arg(long, env = "ROOMCAST_AUTH_COOKIE")]
+    #[arg(long, env = "ROOMCAST_AUTH_COOKIE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub auth_cookie: bool,
     /// Accept the token from a `token` query parameter.
-    #[arg(long, env = "ROOMCAST_AUTH_QUERY")]
+    #[arg(long, env = "ROOMCAST_AUTH_QUERY", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub auth_query: bool,
     /// Redis URL for multi-instance fan-out (not in this build).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]

@@ -388,3 +388,22 @@ async fn fan_6_standalone_start_logs_a_warning() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn ops_8_boolean_settings_accept_true_false_and_1_0() {
+    for (value, enabled) in [("false", false), ("0", false), ("true", true), ("1", true)] {
+        let mut cmd = bin();
+        cmd.args(["--bind", "127.0.0.1:0"])
+            .env("JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+            .env("ROOMCAST_AUTH_QUERY", value);
+        let (_p, addr, _e) = start(cmd);
+        let q = format!("&token={}", client_token("u1", "acme"));
+        let mut ws = Ws::open(addr, &q, &[]).await;
+        let reply = ws.connect_raw(None).await;
+        assert_eq!(
+            connect_sid(&reply).is_some(),
+            enabled,
+            "ROOMCAST_AUTH_QUERY={value}: {reply}"
+        );
+    }
+}
