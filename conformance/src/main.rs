@@ -316,8 +316,22 @@ async fn real_main(mut args: Args) -> Result<i32> {
         opts.jobs
     );
     let minter2 = minter.clone();
-    let run = runner::run(&defs, cfg.clone(), minter, &opts, |o| {
+    let mut pending: std::collections::BTreeMap<&str, (usize, usize, usize)> =
+        std::collections::BTreeMap::new();
+    for d in defs.iter().filter(|d| runner::selected(d, &opts.filters)) {
+        pending.entry(d.group()).or_default().0 += 1;
+    }
+    let run = runner::run(&defs, cfg.clone(), minter, &opts, move |o| {
         eprintln!("{}", report::progress_line(o));
+        if let Some((total, done, bad)) = pending.get_mut(o.group) {
+            *done += 1;
+            if o.verdict.fails_run() {
+                *bad += 1;
+            }
+            if done == total {
+                eprintln!("── {} done: {total} checks, {} failing", o.group, bad);
+            }
+        }
     });
     let golden = async {
         let dir = args.golden.clone()?;

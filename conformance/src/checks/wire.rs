@@ -662,7 +662,12 @@ async fn upgraded(ctx: &Ctx) -> Result<(PollSession, WsClient, String), CheckFai
     // a round trip over the WebSocket: the server has processed the upgrade
     // packet before anything else is tried on the session
     let ack = ws.emit_ack("system:ping", vec![]).await?;
-    ensure(!ack.is_empty(), "no ping ack over the upgraded WebSocket", "a ping ack", format!("{ack:?}"))?;
+    ensure(
+        !ack.is_empty(),
+        "no ping ack over the upgraded WebSocket",
+        "a ping ack",
+        format!("{ack:?}"),
+    )?;
     Ok((s, ws, org))
 }
 
