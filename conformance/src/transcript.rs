@@ -80,10 +80,10 @@ impl Transcript {
         format!("{kind}#{n}")
     }
 
-    /// Appends one entry.
+    /// Appends one entry (JWT signatures are cut, so a transcript never holds a usable token).
     pub fn push(&self, dir: Dir, chan: &str, text: impl AsRef<str>) {
         let ms = self.inner.start.elapsed().as_millis() as u64;
-        let text = shorten(text.as_ref());
+        let text = shorten(&redact_jwt(text.as_ref()));
         let mut e = self.inner.entries.lock().unwrap_or_else(|e| e.into_inner());
         e.push(Entry {
             ms,
@@ -105,6 +105,20 @@ impl Transcript {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// Keeps a JWT's header and claims (readable) and the first 6 characters of
+/// its signature: `eyJ….eyJ….AbCdEf…`.
+pub fn redact_jwt(s: &str) -> String {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.)([A-Za-z0-9_-]{6})[A-Za-z0-9_-]+")
+            .ok()
+    });
+    match re {
+        Some(re) => re.replace_all(s, "${1}${2}…").into_owned(),
+        None => s.to_string(),
     }
 }
 
@@ -158,6 +172,18 @@ mod tests {
         assert!(e[1].text.len() < 700);
         assert!(e[1].text.contains("2000 chars"));
         assert!(e[0].to_string().contains("-> ws#1"));
+    }
+
+    #[test]
+    fn jwt_signatures_are_cut() {
+        let t =
+            "40{\"token\":\"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlLXBhcnQtbG9uZw\"}";
+        let r = redact_jwt(t);
+        assert!(
+            r.contains("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbm…"),
+            "{r}"
+        );
+        assert!(!r.contains("F0dXJlLXBhcnQtbG9uZw"));
     }
 
     #[test]
