@@ -152,3 +152,50 @@ fn html_report_renders_the_matrix_in_chromium() {
     );
     assert!(dom.contains("NOT CONFORMANT"));
 }
+
+#[test]
+fn expected_failures_gate_xfail_and_stale() {
+    require_node_peer();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("known.txt");
+    std::fs::write(&list, "# known gap\nPUB-1  # answers 200\n").expect("write");
+    let l = list.to_string_lossy().into_owned();
+    let args = [
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--filter",
+        "PUB-1",
+        "--format",
+        "json",
+        "--expected-failures",
+        &l,
+    ];
+    let known = harness(&args, &[("ROOMCAST_FAULT", "publish-200")]);
+    assert_eq!(known.with_verdict("XFAIL").len(), 1, "{}", known.stdout);
+    assert_eq!(
+        known.code,
+        Some(0),
+        "a listed failure does not fail the run\n{}",
+        known.stderr
+    );
+    let fixed = harness(&args, &[]);
+    assert_eq!(fixed.with_verdict("STALE").len(), 1, "{}", fixed.stdout);
+    assert_eq!(fixed.code, Some(1), "a stale entry fails the run");
+}
+
+#[test]
+fn config_file_holds_the_options() {
+    require_node_peer();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("roomcast.toml");
+    std::fs::write(
+        &cfg,
+        "spawn = \"node fixtures/peers/node/server.js\"\nfeatures = [\"refresh\"]\nfilters = [\"LIFE-3\", \"ENV-16\"]\nformat = \"json\"\ntimeout-ms = 3000\n",
+    )
+    .expect("write");
+    let run = harness(&["--config", &cfg.to_string_lossy()], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["summary"]["total"], 2);
+    assert_eq!(v["summary"]["pass"], 2, "{}", run.stdout);
+}
