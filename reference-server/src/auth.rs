@@ -32,6 +32,28 @@ pub enum KeyError {
     },
 }
 
+/// The first configured PEM key that `parse` accepts (RSA for RS256, EC for ES256).
+fn pem_key(
+    cfg: &JwtConfig,
+    alg: &str,
+    parse: fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>,
+) -> Result<DecodingKey, KeyError> {
+    let mut last = None;
+    for pem in &cfg.public_keys_pem {
+        match parse(pem) {
+            Ok(k) => return Ok(k),
+            Err(e) => last = Some(e.to_string()),
+        }
+    }
+    Err(match last {
+        None => KeyError::MissingKey(alg.to_owned()),
+        Some(message) => KeyError::BadKey {
+            alg: alg.to_owned(),
+            message,
+        },
+    })
+}
+
 /// Verifies client and publisher tokens with pinned algorithms.
 pub struct Verifier {
     keys: Vec<(Algorithm, DecodingKey, Validation)>,
@@ -62,28 +84,14 @@ impl Verifier {
                         .ok_or_else(|| KeyError::MissingKey(name.clone()))?;
                     (Algorithm::HS256, DecodingKey::from_secret(secret))
                 }
-                "RS256" => {
-                    let pem = cfg
-                        .public_key_pem
-                        .as_deref()
-                        .ok_or_else(|| KeyError::MissingKey(name.clone()))?;
-                    let key = DecodingKey::from_rsa_pem(pem).map_err(|e| KeyError::BadKey {
-                        alg: name.clone(),
-                        message: e.to_string(),
-                    })?;
-                    (Algorithm::RS256, key)
-                }
-                "ES256" => {
-                    let pem = cfg
-                        .public_key_pem
-                        .as_deref()
-                        .ok_or_else(|| KeyError::MissingKey(name.clone()))?;
-                    let key = DecodingKey::from_ec_pem(pem).map_err(|e| KeyError::BadKey {
-                        alg: name.clone(),
-                        message: e.to_string(),
-                    })?;
-                    (Algorithm::ES256, key)
-                }
+                "RS256" => (
+                    Algorithm::RS256,
+                    pem_key(cfg, name, DecodingKey::from_rsa_pem)?,
+                ),
+                "ES256" => (
+                    Algorithm::ES256,
+                    pem_key(cfg, name, DecodingKey::from_ec_pem)?,
+                ),
                 other => return Err(KeyError::UnsupportedAlgorithm(other.to_owned())),
             };
             let mut v = Validation::new(alg);
@@ -363,7 +371,7 @@ mod tests {
     fn cfg(algs: &[&str]) -> JwtConfig {
         JwtConfig {
             secret: Some(SECRET.to_vec()),
-            public_key_pem: None,
+            public_keys_pem: Vec::new(),
             algorithms: algs.iter().map(|s| s.to_string()).collect(),
             issuer: None,
             audience: None,
@@ -452,7 +460,7 @@ mod tests {
         let pubkey = std::fs::read(root.join("rs256-public.pem")).unwrap();
         let c = JwtConfig {
             secret: None,
-            public_key_pem: Some(pubkey.clone()),
+            public_keys_pem: vec![pubkey.clone()],
             algorithms: vec!["RS256".into()],
             issuer: None,
             audience: None,

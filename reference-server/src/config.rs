@@ -15,8 +15,9 @@ use clap::Parser;
 pub struct JwtConfig {
     /// HS256 shared secret (raw bytes), if any.
     pub secret: Option<Vec<u8>>,
-    /// PEM public key (RSA or EC, SPKI), if any.
-    pub public_key_pem: Option<Vec<u8>>,
+    /// PEM public keys (RSA and/or EC, SPKI); RS256 uses the first RSA key, ES256 the
+    /// first EC key.
+    pub public_keys_pem: Vec<Vec<u8>>,
     /// The accepted algorithms, e.g. `["HS256"]`. Only these are accepted.
     pub algorithms: Vec<String>,
     /// Expected `iss`, when set.
@@ -79,7 +80,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt: JwtConfig {
                 secret: Some(secret.to_vec()),
-                public_key_pem: None,
+                public_keys_pem: Vec::new(),
                 algorithms: vec!["HS256".to_owned()],
                 issuer: None,
                 audience: None,
@@ -159,9 +160,9 @@ pub struct Args {
     /// HS256 shared secret.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// PEM public key (RSA or EC) for RS256 / ES256.
-    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
-    pub jwt_public_key_file: Option<PathBuf>,
+    /// PEM public key file(s), RSA and/or EC, for RS256 / ES256 (comma separated).
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", value_delimiter = ',')]
+    pub jwt_public_key_file: Vec<PathBuf>,
     /// Accepted algorithms, comma separated (HS256, RS256, ES256).
     #[arg(long, env = "JWT_ALGORITHMS", value_delimiter = ',')]
     pub jwt_algorithms: Vec<String>,
@@ -281,32 +282,47 @@ impl Args {
             .filter(|s| !s.is_empty())
             .map(String::into_bytes)
             .or_else(|| {
-                if self.dev && self.jwt_public_key_file.is_none() {
+                if self.dev && self.jwt_public_key_file.is_empty() {
                     dev_secret.map(<[u8]>::to_vec)
                 } else {
                     None
                 }
             });
-        let pem = match &self.jwt_public_key_file {
-            Some(path) => Some(std::fs::read(path).map_err(|source| ConfigError::KeyFile {
+        let mut pems = Vec::new();
+        for path in self
+            .jwt_public_key_file
+            .iter()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            pems.push(std::fs::read(path).map_err(|source| ConfigError::KeyFile {
                 path: path.clone(),
                 source,
-            })?),
-            None => None,
-        };
+            })?);
+        }
+        let pem = (!pems.is_empty()).then_some(());
         let mut algorithms = normalise_algorithms(&self.jwt_algorithms)?;
         if algorithms.is_empty() {
             algorithms = match (&secret, &pem) {
                 (None, None) => return Err(ConfigError::NoKey),
                 (Some(_), None) => vec!["HS256".to_owned()],
-                (None, Some(pem)) => {
-                    if String::from_utf8_lossy(pem).contains("RSA") || looks_like_rsa_spki(pem) {
-                        vec!["RS256".to_owned()]
-                    } else {
-                        vec!["ES256".to_owned()]
-                    }
+                (None, Some(())) => {
+                    let mut algs: Vec<String> = pems
+                        .iter()
+                        .map(|pem| {
+                            if String::from_utf8_lossy(pem).contains("RSA")
+                                || looks_like_rsa_spki(pem)
+                            {
+                                "RS256".to_owned()
+                            } else {
+                                "ES256".to_owned()
+                            }
+                        })
+                        .collect();
+                    algs.sort();
+                    algs.dedup();
+                    algs
                 }
-                (Some(_), Some(_)) => return Err(ConfigError::AmbiguousAlgorithms),
+                (Some(_), Some(())) => return Err(ConfigError::AmbiguousAlgorithms),
             };
         }
         if secret.is_none() && pem.is_none() {
@@ -324,7 +340,7 @@ impl Args {
         }
         c.jwt = JwtConfig {
             secret,
-            public_key_pem: pem,
+            public_keys_pem: pems,
             algorithms,
             issuer: self.jwt_issuer.filter(|s| !s.is_empty()),
             audience: self.jwt_audience.filter(|s| !s.is_empty()),
@@ -430,6 +446,13 @@ mod tests {
             .into_config(None)
             .unwrap();
         assert_eq!(c.jwt.algorithms, vec!["ES256"]);
+        let both = format!("{},{}", rs.to_str().unwrap(), es.to_str().unwrap());
+        let c = args(&["--jwt-public-key-file", &both])
+            .into_config(None)
+            .unwrap();
+        assert_eq!(c.jwt.algorithms, vec!["ES256", "RS256"]);
+        let v = crate::auth::Verifier::new(&c.jwt).unwrap();
+        assert!(format!("{v:?}").contains("RS256") && format!("{v:?}").contains("ES256"));
     }
 
     #[test]

@@ -92,7 +92,7 @@ fn dev_tokens(secret: &[u8]) -> anyhow::Result<(String, String)> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let dev = args.dev;
-    let dev_secret = if dev && args.jwt_secret.is_none() && args.jwt_public_key_file.is_none() {
+    let dev_secret = if dev && args.jwt_secret.is_none() && args.jwt_public_key_file.is_empty() {
         let bytes: [u8; 32] = rand::random();
         Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
     } else {

@@ -217,7 +217,7 @@ async fn auth_12_hs256_with_the_shared_secret_is_accepted() {
 fn pem_config(public: &str, alg: &str) -> Config {
     let mut cfg = config();
     cfg.jwt.secret = None;
-    cfg.jwt.public_key_pem = Some(std::fs::read(key_path(public)).unwrap());
+    cfg.jwt.public_keys_pem = vec![std::fs::read(key_path(public)).unwrap()];
     cfg.jwt.algorithms = vec![alg.to_owned()];
     cfg
 }
@@ -616,4 +616,29 @@ async fn auth_35_no_namespace_within_connect_timeout_closes() {
     // A connected socket outlives it.
     let mut s = connect(srv.addr, &client_token("u1", "acme")).await;
     s.ws.assert_silent(Duration::from_millis(600)).await;
+}
+
+#[tokio::test]
+async fn auth_14_es256_next_to_rs256_with_two_key_files() {
+    let mut cfg = config();
+    cfg.jwt.secret = None;
+    cfg.jwt.public_keys_pem = vec![
+        std::fs::read(key_path("rs256-public.pem")).unwrap(),
+        std::fs::read(key_path("es256-public.pem")).unwrap(),
+    ];
+    cfg.jwt.algorithms = vec!["RS256".into(), "ES256".into()];
+    let srv = TestServer::start(cfg).await;
+    let claims = json!({"sub":"u1","organizationId":"acme","exp":exp()});
+    for t in [
+        signed(Algorithm::ES256, "es256-private.pem", &claims),
+        signed(Algorithm::RS256, "rs256-private.pem", &claims),
+    ] {
+        assert!(connect_sid(&try_connect(&srv, json!({ "token": t })).await).is_some());
+    }
+    let public = std::fs::read(key_path("rs256-public.pem")).unwrap();
+    let confused = token_with(&public, &claims);
+    assert_eq!(
+        reason(&try_connect(&srv, json!({ "token": confused })).await),
+        "invalid_token"
+    );
 }
