@@ -64,9 +64,12 @@ struct NspSocket {
     expires_at: Option<Instant>,
 }
 
+/// What the driver loop does after one input.
 enum Step {
+    /// Keep going.
     Continue,
-    /// End the session; `true`: tell the client (DISCONNECT / close frame).
+    /// End the session for this reason ([`Driver::finish`] decides what the client is
+    /// told: DISCONNECT packets and a close frame, or nothing).
     End(CloseReason),
 }
 
@@ -539,6 +542,10 @@ impl Driver {
         self.pending_acks.retain(|(n, _)| n != nsp);
     }
 
+    /// Ends the session: leaves every room first (nothing is delivered afterwards),
+    /// then, when `tell` and the transport is still usable, sends DISCONNECT packets
+    /// (expiry, shutdown) and a close frame and waits up to 2 s for the writer to flush
+    /// them; finally kills the connection and unregisters the sid.
     async fn finish(mut self, reason: CloseReason, tell: bool) {
         // Nothing is delivered after this point: leave every room first (LIFE-8).
         let sockets = std::mem::take(&mut self.sockets);

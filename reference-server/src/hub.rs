@@ -51,7 +51,8 @@ pub enum CloseReason {
     TokenExpired,
     /// The server is shutting down.
     ServerShutdown,
-    /// The client sent a Socket.IO DISCONNECT for its last namespace... or misbehaved.
+    /// The client sent a Socket.IO DISCONNECT for the namespace (the socket ends; the
+    /// Engine.IO connection stays).
     ClientDisconnect,
 }
 
