@@ -107,6 +107,22 @@ fn read_keys(a: &Args, spawn_secret: Option<&str>) -> Result<Keys> {
     Ok(keys)
 }
 
+/// Ctrl-C (SIGINT) or SIGTERM (a cancelled CI job).
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
 fn random_secret() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -349,7 +365,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
     let run = async { (run.await, golden.await) };
     let (outcomes, golden_diffs) = tokio::select! {
         o = run => o,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted() => {
             eprintln!("interrupted: stopping spawned instances");
             if let Some(c) = cluster.take() { c.stop().await; }
             return Ok(130);
