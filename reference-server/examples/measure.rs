@@ -245,7 +245,28 @@ async fn main() {
         "one publish to org:bench reached all {connections} sockets in {:.2} ms",
         t.elapsed().as_secs_f64() * 1000.0
     );
+    // 3. Open and close the N connections again a few times: RSS after each close must
+    //    not keep growing (nothing is leaked per connection).
+    let cycles: usize = arg("--cycles").and_then(|v| v.parse().ok()).unwrap_or(3);
+    for ws in &mut idle {
+        let _ = ws.close(None).await;
+    }
     drop(idle);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut after_close = vec![rss_kib(pid)];
+    for c in 0..cycles {
+        let mut conns = Vec::with_capacity(connections);
+        for i in 0..connections {
+            conns.push(connect(addr, &format!("cycle{c}-{i}")).await);
+        }
+        for ws in &mut conns {
+            let _ = ws.close(None).await;
+        }
+        drop(conns);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        after_close.push(rss_kib(pid));
+    }
+    println!("server RSS after closing all {connections} connections, cycle by cycle: {after_close:?} KiB");
     let _ = child.kill();
     let _ = child.wait();
 }
