@@ -1,7 +1,8 @@
 //! `roomcast-conformance`: the command-line front of the harness.
 //!
 //! Exit codes: 0 nothing FAILed; 1 at least one FAIL (or a stale expected
-//! failure); 2 usage, configuration or spawn error.
+//! failure); 2 usage, configuration or spawn error; 130 interrupted (SIGINT or
+//! SIGTERM) after stopping every spawned process.
 #![forbid(unsafe_code)]
 
 use anyhow::{bail, Context as _, Result};
