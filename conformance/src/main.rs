@@ -159,6 +159,19 @@ async fn real_main(mut args: Args) -> Result<i32> {
         }
         return Ok(0);
     }
+    if !args.filters.is_empty()
+        && args.model_cases.is_none()
+        && args.dump_shapes.is_none()
+        && !defs.iter().any(|d| runner::selected(d, &args.filters))
+    {
+        // A CI gate whose filter matches nothing would otherwise report a
+        // vacuous CONFORMANT; that is a usage error, not a pass.
+        eprintln!(
+            "error: --filter {} selects no check; `--list` shows the check ids and titles",
+            args.filters.join(", ")
+        );
+        return Ok(2);
+    }
     let format = args.format.clone().unwrap_or_else(|| "human".into());
     if !["human", "json", "junit"].contains(&format.as_str()) {
         bail!("--format {format}: use human, json or junit");

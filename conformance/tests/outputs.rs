@@ -199,3 +199,19 @@ fn config_file_holds_the_options() {
     assert_eq!(v["summary"]["total"], 2);
     assert_eq!(v["summary"]["pass"], 2, "{}", run.stdout);
 }
+
+#[test]
+fn a_filter_that_selects_no_check_is_a_usage_error() {
+    // No target is needed: the empty selection is refused before anything starts.
+    let run = harness(
+        &["--target", "ws://127.0.0.1:9", "--filter", "NO-SUCH-CHECK"],
+        &[],
+    );
+    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("selects no check"),
+        "stderr: {}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("CONFORMANT"), "stdout: {}", run.stdout);
+}
