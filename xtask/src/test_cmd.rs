@@ -10,18 +10,23 @@
 //!    Whatever cannot be installed is named with the command that installs it,
 //!    and the step fails: nothing is skipped silently.
 //! 2. `cargo test --workspace --no-fail-fast`, streamed, then one closing line
-//!    `TOTAL: N passed, N failed, N ignored` summed over libtest's `test result:` lines.
-//! 3. `spec-check --strict` (see [`STRICT_IN_TEST`]): every MUST and SHOULD of
+//!    `cargo test total: N passed, N failed, N ignored` summed over libtest's `test result:` lines.
+//! 3. `npm test` in each Node fixture (the `socket.io-client` driver's self-test
+//!    against a real `socket.io` server; the Node peer's smoke, fault and Redis
+//!    tests), streamed; node's TAP `# pass` / `# fail` lines are added to the totals.
+//! 4. `spec-check --strict` (see [`STRICT_IN_TEST`]): every MUST and SHOULD of
 //!    the spec has a test or a harness check, and no test names an unknown ID.
-//! 4. `cargo fmt --all --check`.
-//! 5. `cargo clippy --workspace --all-targets -- -D warnings`.
+//! 5. `cargo fmt --all --check`.
+//! 6. `cargo clippy --workspace --all-targets -- -D warnings`.
 //!
-//! The first failing step stops the run; the step durations are printed at the end.
+//! The first failing step stops the run; the step durations are printed at the end,
+//! and the very last line is `TOTAL: N passed, N failed, N skipped` over cargo's and
+//! node's tests together.
 
 use std::cell::Cell;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -56,9 +61,13 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<ExitCode> {
     let mut steps: Vec<Step> = Vec::new();
     let strict = STRICT_IN_TEST;
     let test_totals: Cell<Option<Totals>> = Cell::new(None);
-    let plan: [(&'static str, &dyn Fn() -> anyhow::Result<()>); 5] = [
+    let node_totals: Cell<Option<Totals>> = Cell::new(None);
+    let plan: [(&'static str, &dyn Fn() -> anyhow::Result<()>); 6] = [
         ("prerequisites", &|| prerequisites(root)),
         ("cargo test --workspace", &|| cargo_test(root, &test_totals)),
+        ("npm test (Node fixtures)", &|| {
+            node_tests(root, &node_totals)
+        }),
         (
             if strict {
                 "spec-check --strict"
@@ -124,23 +133,29 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<ExitCode> {
         println!("  {name:<56} {:>8}  not run", "-");
     }
     println!("  {:<56} {:>8}", "total", secs(started.elapsed()));
-    let tests = match test_totals.get() {
-        Some(t) => format!(
-            "tests: {} passed, {} failed, {} ignored",
-            t.passed, t.failed, t.ignored
-        ),
-        None => "tests: none ran".to_owned(),
-    };
-    match failure {
+    let cargo = test_totals.get().unwrap_or_default();
+    let node = node_totals.get().unwrap_or_default();
+    let all = cargo.plus(node);
+    println!(
+        "  tests: cargo {} passed, {} failed, {} ignored; node {} passed, {} failed, {} skipped",
+        cargo.passed, cargo.failed, cargo.ignored, node.passed, node.failed, node.ignored
+    );
+    let code = match failure {
         None => {
-            println!("\nxtask test: all {total} steps passed; {tests}");
-            Ok(ExitCode::SUCCESS)
+            println!("\nxtask test: all {total} steps passed");
+            ExitCode::SUCCESS
         }
         Some((name, err)) => {
-            eprintln!("\nxtask test: FAILED at step {name:?}: {err:#}; {tests}");
-            Ok(ExitCode::FAILURE)
+            eprintln!("\nxtask test: FAILED at step {name:?}: {err:#}");
+            ExitCode::FAILURE
         }
-    }
+    };
+    // The closing line CI reads: cargo's and node's tests together.
+    println!(
+        "TOTAL: {} passed, {} failed, {} skipped",
+        all.passed, all.failed, all.ignored
+    );
+    Ok(code)
 }
 
 /// `cargo xtask prereqs`: step 1 alone.
@@ -428,6 +443,41 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// The sum of two totals.
+    pub(crate) fn plus(self, o: Totals) -> Totals {
+        Totals {
+            passed: self.passed + o.passed,
+            failed: self.failed + o.failed,
+            ignored: self.ignored + o.ignored,
+            suites: self.suites + o.suites,
+        }
+    }
+
+    /// Adds one line if it is a summary line of node's TAP reporter (`# pass N`,
+    /// `# fail N`, `# skipped N`, `# todo N`); returns whether it was. A `# pass`
+    /// line counts as one suite.
+    pub(crate) fn add_tap_line(&mut self, line: &str) -> bool {
+        let Some(rest) = line.trim().strip_prefix("# ") else {
+            return false;
+        };
+        let Some((key, n)) = rest.split_once(' ') else {
+            return false;
+        };
+        let Ok(n) = n.trim().parse::<u64>() else {
+            return false;
+        };
+        match key {
+            "pass" => {
+                self.passed += n;
+                self.suites += 1;
+            }
+            "fail" => self.failed += n,
+            "skipped" | "todo" => self.ignored += n,
+            _ => return false,
+        }
+        true
+    }
+
     /// Adds one line if it is a libtest `test result:` line; returns whether it was.
     pub(crate) fn add_line(&mut self, line: &str) -> bool {
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
@@ -449,12 +499,17 @@ impl Totals {
     }
 }
 
-fn cargo_test(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<()> {
-    let mut child = cargo_cmd(root)
-        .args(["test", "--workspace", "--no-fail-fast"])
+/// Runs `cmd` with its stdout piped: every line is echoed and handed to `on_line`.
+/// Returns the exit status once the process has ended.
+fn stream_lines(
+    cmd: &mut Command,
+    what: &str,
+    mut on_line: impl FnMut(&str),
+) -> anyhow::Result<ExitStatus> {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .spawn()
-        .context("cannot run cargo test")?;
+        .with_context(|| format!("cannot run {what}"))?;
     let stdout = child.stdout.take().context("no stdout pipe")?;
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -467,10 +522,9 @@ fn cargo_test(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<
             buf.clear();
         }
     });
-    let mut totals = Totals::default();
     let mut out = std::io::stdout();
     let mut handle = |line: String| {
-        totals.add_line(&line);
+        on_line(&line);
         let _ = out.write_all(line.as_bytes());
         let _ = out.flush();
     };
@@ -485,7 +539,7 @@ fn cargo_test(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<
             }
         }
     };
-    // cargo has exited; take what is left, but do not wait forever on a pipe
+    // The process has exited; take what is left, but do not wait forever on a pipe
     // that a process leaked by a test still holds open.
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
@@ -493,15 +547,51 @@ fn cargo_test(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<
             Ok(line) => handle(line),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                eprintln!("warning: a process started by the tests still holds cargo test's stdout open (a leaked child?)");
+                eprintln!("warning: a process started by {what} still holds its stdout open (a leaked child?)");
                 break;
             }
         }
     }
+    Ok(exit)
+}
 
+/// `npm test` in every Node fixture, summed from node's TAP summary lines.
+fn node_tests(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<()> {
+    let mut all = Totals::default();
+    for dir in NODE_FIXTURES {
+        println!("--> npm test in {dir}");
+        let mut t = Totals::default();
+        let exit = stream_lines(
+            Command::new("npm").arg("test").current_dir(root.join(dir)),
+            &format!("npm test in {dir}"),
+            |line| {
+                t.add_tap_line(line);
+            },
+        )?;
+        all = all.plus(t);
+        out_totals.set(Some(all));
+        if !exit.success() || t.failed > 0 {
+            bail!("npm test in {dir} exited with {exit} ({} failed)", t.failed);
+        }
+        if t.passed == 0 {
+            bail!("npm test in {dir} printed no `# pass N` line: no test ran");
+        }
+    }
+    Ok(())
+}
+
+fn cargo_test(root: &Path, out_totals: &Cell<Option<Totals>>) -> anyhow::Result<()> {
+    let mut totals = Totals::default();
+    let exit = stream_lines(
+        cargo_cmd(root).args(["test", "--workspace", "--no-fail-fast"]),
+        "cargo test",
+        |line| {
+            totals.add_line(line);
+        },
+    )?;
     out_totals.set(Some(totals));
     println!(
-        "\nTOTAL: {} passed, {} failed, {} ignored ({} test result lines)",
+        "\ncargo test total: {} passed, {} failed, {} ignored ({} test result lines)",
         totals.passed, totals.failed, totals.ignored, totals.suites
     );
     if !exit.success() {
@@ -555,6 +645,33 @@ mod tests {
                 failed: 2,
                 ignored: 1,
                 suites: 3
+            }
+        );
+    }
+
+    #[test]
+    fn node_tap_summary_lines_are_summed() {
+        let mut t = Totals::default();
+        let lines = [
+            "ok 1 - connects",
+            "# tests 7",
+            "# suites 0",
+            "# pass 5",
+            "# fail 1",
+            "# skipped 1",
+            "# todo 0",
+            "# duration_ms 120.5",
+            "# pass many",
+        ];
+        let counted = lines.iter().filter(|l| t.add_tap_line(l)).count();
+        assert_eq!(counted, 4);
+        assert_eq!(
+            t,
+            Totals {
+                passed: 5,
+                failed: 1,
+                ignored: 1,
+                suites: 1
             }
         );
     }
