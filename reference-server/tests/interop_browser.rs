@@ -15,115 +15,27 @@
 //! `npm ci` in `fixtures/clients/node`. Missing ones FAIL the test; it never skips.
 #![forbid(unsafe_code)]
 
+#[path = "it/common.rs"]
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use reference_server::{Config, Server};
+use common::{client_token, publish_ok, repo_root, TestServer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Wait for the page to connect, upgrade and subscribe (Chromium start included).
 const READY_WAIT: Duration = Duration::from_secs(45);
 /// Wait for one step after that.
 const STEP_WAIT: Duration = Duration::from_secs(15);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("reference-server has a parent directory")
-        .to_path_buf()
-}
-
-fn secret() -> Vec<u8> {
-    let path = repo_root().join("fixtures/keys/hs256.secret");
-    let raw =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    String::from_utf8_lossy(&raw).trim_end().as_bytes().to_vec()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-fn token(claims: &Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(&secret()),
-    )
-    .expect("token encodes")
-}
-
-/// An in-process reference server; stopped on drop.
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl TestServer {
-    async fn start(config: Config) -> TestServer {
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until(async {
-            let _ = rx.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// `POST /v1/publish` over a raw HTTP/1.1 connection: `(status, JSON body)`.
-async fn publish(addr: SocketAddr, room: &str, ty: &str, payload: Value) -> (u16, Value) {
-    let body = json!({"room": room, "type": ty, "payload": payload}).to_string();
-    let svc = token(&json!({"sub": "svc", "scope": "realtime:publish", "exp": now() + 3600}));
-    let req = format!(
-        "POST /v1/publish HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {svc}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = TcpStream::connect(addr).await.expect("connect for publish");
-    s.write_all(req.as_bytes()).await.expect("write publish");
-    let mut buf = Vec::new();
-    tokio::time::timeout(STEP_WAIT, s.read_to_end(&mut buf))
-        .await
-        .expect("publish answered in time")
-        .expect("read publish response");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status: u16 = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad HTTP response: {text}"));
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 /// The files the static server serves: URL path → (file, content type).
 struct Files {
@@ -405,12 +317,11 @@ async fn wire_17_browser_bundle_with_default_options_works() {
 
     let mut site = Site::start(files).await;
     let site_origin = format!("http://{}", site.addr);
-    let mut config = Config::with_secret(&secret());
-    config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = common::config();
     config.cors_origins = vec![site_origin.clone()];
     let server = TestServer::start(config).await;
 
-    let client = token(&json!({"sub": "u1", "organizationId": "acme", "exp": now() + 3600}));
+    let client = client_token("u1", "acme");
     let url = format!(
         "{site_origin}/index.html?server=http%3A%2F%2F{}&token={client}&site=s1",
         server.addr
@@ -425,15 +336,13 @@ async fn wire_17_browser_bundle_with_default_options_works() {
     let mut outcome = format!("first signal: {first:?}");
     if ready_ok {
         // 2. publish over HTTP; the page signals `done` once the event arrived.
-        let (status, body) = publish(
+        published = publish_ok(
             server.addr,
             "org:acme:site:s1",
             "site:updated",
             json!({"from": "http"}),
         )
         .await;
-        assert_eq!(status, 202, "publish: {body}");
-        published = body;
         let second = site.signal(STEP_WAIT).await;
         outcome = format!("second signal: {second:?}");
     }

@@ -7,153 +7,21 @@
 //! tests FAIL with that instruction; they never skip.
 #![forbid(unsafe_code)]
 
+#[path = "it/common.rs"]
+mod common;
+
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use reference_server::{Config, Server};
+use common::{client_token, now, publish_ok, repo_root, token, TestServer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How long to wait for one expected driver event.
 const WAIT: Duration = Duration::from_secs(10);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("reference-server has a parent directory")
-        .to_path_buf()
-}
-
-/// The shared HS256 test secret, `fixtures/keys/hs256.secret`.
-fn secret() -> Vec<u8> {
-    let path = repo_root().join("fixtures/keys/hs256.secret");
-    let raw =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let trimmed = String::from_utf8_lossy(&raw).trim_end().as_bytes().to_vec();
-    assert!(!trimmed.is_empty(), "{} is empty", path.display());
-    trimmed
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-fn token(claims: &Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(&secret()),
-    )
-    .expect("token encodes")
-}
-
-fn client_token(user: &str, org: &str) -> String {
-    token(&json!({"sub": user, "organizationId": org, "exp": now() + 3600}))
-}
-
-fn service_token() -> String {
-    token(&json!({"sub": "svc", "scope": "realtime:publish", "exp": now() + 3600}))
-}
-
-/// An in-process reference server; stopped on drop.
-struct TestServer {
-    addr: SocketAddr,
-    metrics: Arc<reference_server::metrics::Metrics>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        let mut config = Config::with_secret(&secret());
-        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        let server = Server::bind(config).await.expect("server binds");
-        let addr = server.local_addr();
-        let metrics = server.metrics();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until(async {
-            let _ = rx.await;
-        }));
-        TestServer {
-            addr,
-            metrics,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn sockets_connected(&self) -> i64 {
-        self.metrics
-            .sockets_connected
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Waits until the server counts `n` connected sockets.
-    async fn wait_sockets(&self, n: i64, why: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.sockets_connected() != n {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{why}: the server counts {} connected sockets, expected {n}",
-                self.sockets_connected()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// `POST /v1/publish` over a raw HTTP/1.1 connection: `(status, JSON body)`.
-async fn publish(addr: SocketAddr, room: &str, ty: &str, payload: Value) -> (u16, Value) {
-    let body = json!({"room": room, "type": ty, "payload": payload}).to_string();
-    let req = format!(
-        "POST /v1/publish HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        service_token(),
-        body.len()
-    );
-    let mut s = TcpStream::connect(addr).await.expect("connect for publish");
-    s.write_all(req.as_bytes()).await.expect("write publish");
-    let mut buf = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
-        .await
-        .expect("publish answered in time")
-        .expect("read publish response");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status: u16 = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad HTTP response: {text}"));
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 /// A running `driver.py`; killed on drop.
 struct Driver {
@@ -358,7 +226,7 @@ async fn emit_ack(d: &mut Driver, id: &str, event: &str, arg: &str, ack_id: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_16_python_socketio_client_works_unchanged() {
-    let s = TestServer::start().await;
+    let s = TestServer::default().await;
     let mut d = Driver::spawn().await;
     let tok = client_token("u1", "acme");
 
@@ -385,9 +253,7 @@ async fn wire_16_python_socketio_client_works_unchanged() {
 
     // An event published over HTTP arrives with the published id and timestamp.
     let payload = json!({"temp": 21.5, "tags": ["a", "b"], "nested": {"ok": true}});
-    let (status, published) =
-        publish(s.addr, "org:acme:site:s1", "site:updated", payload.clone()).await;
-    assert_eq!(status, 202, "publish: {published}");
+    let published = publish_ok(s.addr, "org:acme:site:s1", "site:updated", payload.clone()).await;
     let ev = d
         .expect("published site:updated", |e| {
             is(e, "event", "c1") && e["name"] == "site:updated"
@@ -414,7 +280,7 @@ async fn wire_16_python_socketio_client_works_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_16_python_default_transports_poll_then_upgrade() {
-    let s = TestServer::start().await;
+    let s = TestServer::default().await;
     let mut d = Driver::spawn().await;
     let tok = client_token("u1", "acme");
 
@@ -432,9 +298,7 @@ async fn wire_16_python_default_transports_poll_then_upgrade() {
     let ack = emit_ack(&mut d, "p1", "subscribe:unit", "u-7", "a1").await;
     assert_eq!(ack, json!({"ok": true, "room": "org:acme:unit:u-7"}));
     let payload = json!([1, 2, 3]);
-    let (status, published) =
-        publish(s.addr, "org:acme:unit:u-7", "unit:moved", payload.clone()).await;
-    assert_eq!(status, 202, "publish: {published}");
+    let published = publish_ok(s.addr, "org:acme:unit:u-7", "unit:moved", payload.clone()).await;
     let ev = d
         .expect("published unit:moved", |e| {
             is(e, "event", "p1") && e["name"] == "unit:moved"
@@ -449,9 +313,9 @@ async fn wire_16_python_default_transports_poll_then_upgrade() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_16_python_auth_failure_gives_connect_error_data() {
-    let s = TestServer::start().await;
+    let s = TestServer::default().await;
     let mut d = Driver::spawn().await;
-    let expired = token(&json!({"sub": "u1", "organizationId": "acme", "exp": now() - 60}));
+    let expired = token(json!({"sub": "u1", "organizationId": "acme", "exp": now() - 60}));
     let mut forged = client_token("u1", "acme");
     forged.push('x');
     let cases = [

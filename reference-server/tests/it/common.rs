@@ -86,6 +86,26 @@ impl TestServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The server's `sockets_connected` gauge.
+    pub fn sockets_connected(&self) -> i64 {
+        self.metrics
+            .sockets_connected
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits (up to 5 s) until the server counts `n` connected sockets; panics with `why`.
+    pub async fn wait_sockets(&self, n: i64, why: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.sockets_connected() != n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{why}: the server counts {} connected sockets, expected {n}",
+                self.sockets_connected()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for TestServer {
@@ -126,6 +146,14 @@ pub fn service_token(org: Option<&str>) -> String {
         c["organizationId"] = json!(o);
     }
     token(c)
+}
+
+/// The repository root (the parent of `reference-server/`).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("reference-server has a parent directory")
+        .to_path_buf()
 }
 
 /// Path of a file under `fixtures/keys`.
