@@ -1,21 +1,30 @@
 //! The model-based property test (`--model-cases N`): proptest-state-machine
 //! generates random sequences of connect (random organizations and users),
 //! subscribe and unsubscribe (valid and hostile ids), publish (random rooms,
-//! types and payloads) and disconnect. A reference model predicts which
-//! sockets receive each event; after every step each socket must have
-//! received exactly the predicted events, in order, with one identical
-//! envelope on every socket, and hostile input must be rejected with
-//! `INVALID_ID`. A failure is shrunk to a minimal sequence and printed with
-//! the `--seed` that replays it.
+//! types and payloads), disconnect and token expiry. A reference model
+//! predicts which sockets receive each event; after every step each socket
+//! must have received exactly the predicted events, in order, with one
+//! identical envelope on every socket, and hostile input must be rejected
+//! with `INVALID_ID`. Token expiry: `ConnectShortLived` opens a socket whose
+//! token expires 0.8–1.8 s later (at most one per sequence, beside a live
+//! one), and within three steps `Expire` waits for its `exp`: that socket
+//! must get `system:error` `TOKEN_EXPIRED`, then a Socket.IO DISCONNECT and
+//! the close, and nothing else; it leaves every room of the model, and the
+//! other sockets carry on unaffected (a live socket of the model that is
+//! closed fails the test).
+//! A failure is shrunk to a minimal sequence and printed with the `--seed`
+//! that replays it.
 
 use crate::client::WsClient;
 use crate::ctx::{CheckFailure, Ctx, RunConfig};
 use crate::expect;
-use crate::tokens::Minter;
+use crate::tokens::{client_claims, Minter};
 use crate::transcript::Transcript;
 use proptest::prelude::*;
+use proptest::strategy::Union;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
+use protocol::socketio::PacketData;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +37,17 @@ const IDS: u8 = 2;
 const MAX_SOCKETS: usize = 5;
 const TYPES: [&str; 3] = ["dash:update", "lobby:room_list", "a1:b_C"];
 const HOSTILE: [&str; 5] = ["a:b", "", "x y", "é", "org:x:site:y"];
+/// Short-lived sockets per sequence (each costs an `exp` wait of 0.8–1.8 s).
+const MAX_SHORT_LIVED: u8 = 1;
+/// How many other steps may run between `ConnectShortLived` and its `Expire`.
+const STEPS_BEFORE_EXPIRY: u8 = 3;
+/// A short-lived token's `exp` (whole seconds) lies at least this far ahead.
+const SHORT_LIFE_MS: i64 = 800;
+/// A step other than `Expire` starts only this long before the short-lived
+/// socket's `exp`; later, the case is rejected as too slow (not failed).
+const EXPIRY_GUARD_MS: i64 = 300;
+/// After `exp`, the `system:error`, DISCONNECT and close must have come within this.
+const EXPIRY_SLACK_MS: i64 = 1500;
 
 /// A subscription argument.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +117,18 @@ pub enum Step {
         /// socket index
         sock: usize,
     },
+    /// A new socket of `user` in `org` whose token expires 0.8–1.8 s from now.
+    ConnectShortLived {
+        /// organization index
+        org: u8,
+        /// user index
+        user: u8,
+    },
+    /// Waits until the short-lived socket's `exp` has passed: it gets
+    /// `system:error` TOKEN_EXPIRED, a DISCONNECT and the close. (There is at
+    /// most one such socket at a time, so the step names no index: the
+    /// shrinker may then delete the steps before it.)
+    Expire,
 }
 
 /// A socket of the model.
@@ -114,6 +146,11 @@ pub struct Model {
     /// Every (org, unit, id) ever subscribed: publishes aim there often, so
     /// that unsubscribes and disconnects are put to the test.
     ever: BTreeSet<(u8, bool, u8)>,
+    /// The short-lived socket that has not expired yet, and how many more
+    /// steps may run before its `Expire` must come.
+    doomed: Option<(usize, u8)>,
+    /// Short-lived sockets opened so far.
+    short_lived: u8,
 }
 
 fn room_key(unit: bool, i: u8) -> String {
@@ -220,8 +257,19 @@ impl ReferenceStateMachine for Reference {
                 });
             prop_oneof![1 => publish, 1 => aimed].boxed()
         };
+        let short_lived = (0..ORGS, 0..USERS)
+            .prop_map(|(org, user)| Step::ConnectShortLived { org, user })
+            .boxed();
+        let may_short_live = state.doomed.is_none() && state.short_lived < MAX_SHORT_LIVED;
+        let expire = match state.doomed {
+            Some((_, 0)) => return Just(Step::Expire).boxed(),
+            Some(_) => Some(Just(Step::Expire).boxed()),
+            None => None,
+        };
         let live = state.live();
         if live.is_empty() {
+            // a short-lived socket comes only beside a live one, whose
+            // events must be unaffected by its expiry
             return prop_oneof![3 => connect, 1 => publish].boxed();
         }
         let held: Vec<(usize, bool, u8)> = state
@@ -254,24 +302,53 @@ impl ReferenceStateMachine for Reference {
                 .boxed()
         };
         let pick = proptest::sample::select(live);
-        prop_oneof![
-            2 => connect,
-            3 => (pick.clone(), any::<bool>(), id_strategy()).prop_map(|(sock, unit, id)| Step::Subscribe { sock, unit, id }),
-            2 => (pick.clone(), any::<bool>(), id_strategy()).prop_map(|(sock, unit, id)| Step::Unsubscribe { sock, unit, id }),
-            5 => publish,
-            2 => unsubscribe_held,
-            1 => pick.prop_map(|sock| Step::Disconnect { sock }),
-        ]
-        .boxed()
+        // weights doubled so that a short-lived socket (1) is rare: each costs about 1.3 s
+        let mut arms = vec![
+            (4, connect.boxed()),
+            (
+                6,
+                (pick.clone(), any::<bool>(), id_strategy())
+                    .prop_map(|(sock, unit, id)| Step::Subscribe { sock, unit, id })
+                    .boxed(),
+            ),
+            (
+                4,
+                (pick.clone(), any::<bool>(), id_strategy())
+                    .prop_map(|(sock, unit, id)| Step::Unsubscribe { sock, unit, id })
+                    .boxed(),
+            ),
+            (10, publish),
+            (4, unsubscribe_held),
+            (2, pick.prop_map(|sock| Step::Disconnect { sock }).boxed()),
+        ];
+        if may_short_live {
+            arms.push((1, short_lived));
+        }
+        if let Some(expire) = expire {
+            arms.push((6, expire));
+        }
+        Union::new_weighted(arms).boxed()
     }
 
     fn apply(mut state: Model, t: &Step) -> Model {
+        if let Some((_, left)) = &mut state.doomed {
+            *left = left.saturating_sub(1);
+        }
         match t {
             Step::Connect { org, user } => state.socks.push(Some(SockModel {
                 org: *org,
                 user: *user,
                 rooms: BTreeSet::new(),
             })),
+            Step::ConnectShortLived { org, user } => {
+                state.doomed = Some((state.socks.len(), STEPS_BEFORE_EXPIRY));
+                state.short_lived += 1;
+                state.socks.push(Some(SockModel {
+                    org: *org,
+                    user: *user,
+                    rooms: BTreeSet::new(),
+                }));
+            }
             Step::Subscribe {
                 sock,
                 unit,
@@ -296,6 +373,16 @@ impl ReferenceStateMachine for Reference {
                 if let Some(s) = state.socks.get_mut(*sock) {
                     *s = None;
                 }
+                if matches!(state.doomed, Some((d, _)) if d == *sock) {
+                    state.doomed = None;
+                }
+            }
+            Step::Expire => {
+                if let Some((d, _)) = state.doomed.take() {
+                    if let Some(s) = state.socks.get_mut(d) {
+                        *s = None;
+                    }
+                }
             }
             _ => {}
         }
@@ -303,10 +390,21 @@ impl ReferenceStateMachine for Reference {
     }
 
     fn preconditions(state: &Model, t: &Step) -> bool {
-        match t {
-            Step::Connect { .. } => {
-                state.socks.len() < MAX_SOCKETS * 2 && state.live().len() < MAX_SOCKETS
+        if let Some((_, left)) = state.doomed {
+            match t {
+                Step::Expire => return true,
+                _ if left == 0 => return false,
+                _ => {}
             }
+        }
+        let capacity = state.socks.len() < MAX_SOCKETS * 2 && state.live().len() < MAX_SOCKETS;
+        match t {
+            Step::Connect { .. } => capacity,
+            Step::ConnectShortLived { .. } => {
+                capacity && state.doomed.is_none() && state.short_lived < MAX_SHORT_LIVED
+            }
+            // only with a short-lived socket (checked above)
+            Step::Expire => false,
             Step::Subscribe { sock, .. }
             | Step::Unsubscribe { sock, .. }
             | Step::Disconnect { sock } => {
@@ -322,6 +420,82 @@ struct Sut {
     ctx: Ctx,
     tag: String,
     clients: Vec<Option<WsClient>>,
+    /// The short-lived socket not yet expired and its token's `exp` (seconds).
+    expiring: Option<(usize, i64)>,
+}
+
+/// How long from now until `exp` (seconds) plus `extra_ms` (zero once past).
+fn until_exp(exp: i64, extra_ms: i64) -> Duration {
+    Duration::from_millis((exp * 1000 + extra_ms - expect::now_ms()).max(0) as u64)
+}
+
+/// `system:connected` must list the organization and user rooms.
+fn check_auto_rooms(env: &Value, org: &str, user: &str) -> Result<(), CheckFailure> {
+    let rooms = env
+        .pointer("/payload/rooms")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let want = json!([format!("org:{org}"), format!("org:{org}:user:{user}")]);
+    if rooms != want {
+        return Err(CheckFailure::fail("system:connected rooms")
+            .expected(want)
+            .actual(rooms));
+    }
+    Ok(())
+}
+
+/// The expired socket: `system:error` TOKEN_EXPIRED next, then a DISCONNECT
+/// and the close, nothing else.
+async fn expect_expiry(c: &mut WsClient, nsp: &str, exp: i64) -> Result<(), CheckFailure> {
+    let p = c
+        .next_sio_within(
+            until_exp(exp, EXPIRY_SLACK_MS),
+            "system:error TOKEN_EXPIRED",
+        )
+        .await
+        .map_err(|e| {
+            CheckFailure::fail(format!(
+                "no system:error TOKEN_EXPIRED within {EXPIRY_SLACK_MS} ms of exp"
+            ))
+            .expected("42[\"system:error\",{…\"code\":\"TOKEN_EXPIRED\"…}]")
+            .actual(e)
+        })?;
+    let env = match p.data {
+        PacketData::Event { args, .. }
+            if p.nsp == nsp && args.len() == 2 && args.first() == Some(&json!("system:error")) =>
+        {
+            args.get(1).cloned().unwrap_or(Value::Null)
+        }
+        other => {
+            return Err(
+                CheckFailure::fail("expected system:error TOKEN_EXPIRED next")
+                    .actual(format!("{:?} {other:?}", p.nsp)),
+            )
+        }
+    };
+    expect::envelope(&env, Some("system:error"))?;
+    let code = env.pointer("/payload/code").unwrap_or(&Value::Null);
+    if code != "TOKEN_EXPIRED" {
+        return Err(CheckFailure::fail("system:error code")
+            .expected("TOKEN_EXPIRED")
+            .actual(code));
+    }
+    let (seen, close) = c
+        .wait_closed(until_exp(exp, EXPIRY_SLACK_MS).max(Duration::from_millis(500)))
+        .await
+        .map_err(|e| {
+            CheckFailure::fail("the expired socket's connection was not closed")
+                .expected("41 then the connection closed")
+                .actual(e)
+        })?;
+    match seen.as_slice() {
+        [d] if d.nsp == nsp && matches!(d.data, PacketData::Disconnect) => Ok(()),
+        _ => Err(
+            CheckFailure::fail("expected exactly a DISCONNECT after the system:error")
+                .expected("41 then the connection closed")
+                .actual(format!("{seen:?} then {close}")),
+        ),
+    }
 }
 
 impl Sut {
@@ -345,17 +519,38 @@ impl Sut {
             Step::Connect { org, user } => {
                 let (o, u) = (self.org(*org), format!("u{user}"));
                 let (c, env) = self.ctx.connect(&o, &u).await?;
-                let rooms = env
-                    .pointer("/payload/rooms")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let want = json!([format!("org:{o}"), format!("org:{o}:user:{u}")]);
-                if rooms != want {
-                    return Err(CheckFailure::fail("system:connected rooms")
-                        .expected(want)
-                        .actual(rooms));
-                }
+                check_auto_rooms(&env, &o, &u)?;
                 self.clients.push(Some(c));
+            }
+            Step::ConnectShortLived { org, user } => {
+                let (o, u) = (self.org(*org), format!("u{user}"));
+                // whole seconds, at least SHORT_LIFE_MS ahead: 0.8–1.8 s of life
+                let exp = (expect::now_ms() + SHORT_LIFE_MS + 999) / 1000;
+                let mut claims = client_claims(&o, &u);
+                claims.insert("exp".into(), json!(exp));
+                let token = self.ctx.minter.sign(&claims)?;
+                let (c, env) = self.ctx.connect_token(&token).await?;
+                check_auto_rooms(&env, &o, &u)?;
+                self.expiring = Some((self.clients.len(), exp));
+                self.clients.push(Some(c));
+            }
+            Step::Expire => {
+                let (sock, exp) = self
+                    .expiring
+                    .take()
+                    .ok_or_else(|| CheckFailure::fail("model bug: no short-lived socket"))?;
+                let mut c = self
+                    .clients
+                    .get_mut(sock)
+                    .and_then(Option::take)
+                    .ok_or_else(|| CheckFailure::fail("model bug: no client"))?;
+                let nsp = self.ctx.nsp().to_string();
+                let r = expect_expiry(&mut c, &nsp, exp).await;
+                c.close().await;
+                r.map_err(|mut e| {
+                    e.message = format!("socket {sock}: {}", e.message);
+                    e
+                })?;
             }
             Step::Subscribe { sock, unit, id } | Step::Unsubscribe { sock, unit, id } => {
                 let verb = if matches!(t, Step::Subscribe { .. }) {
@@ -429,6 +624,9 @@ impl Sut {
                 }
             }
             Step::Disconnect { sock } => {
+                if matches!(self.expiring, Some((s, _)) if s == *sock) {
+                    self.expiring = None;
+                }
                 if let Some(slot) = self.clients.get_mut(*sock) {
                     if let Some(c) = slot.take() {
                         c.close().await;
@@ -439,8 +637,15 @@ impl Sut {
         Ok(())
     }
 
-    /// Nothing unpredicted may be pending on any socket.
+    /// Nothing unpredicted may be pending on any socket, and none may be closed.
     async fn quiet(&mut self) -> Result<(), CheckFailure> {
+        // a short-lived socket whose Expire never came is closed unchecked:
+        // it may expire at any moment now
+        if let Some((s, _)) = self.expiring.take() {
+            if let Some(c) = self.clients.get_mut(s).and_then(Option::take) {
+                c.close().await;
+            }
+        }
         let waits = self
             .clients
             .iter_mut()
@@ -452,7 +657,13 @@ impl Sut {
                     .map_err(|x| {
                         CheckFailure::fail(format!("socket {i} received an unpredicted packet"))
                             .actual(format!("{x:?}"))
-                    })
+                    })?;
+                if c.is_closed() {
+                    return Err(CheckFailure::fail(format!(
+                        "socket {i} was closed by the server"
+                    )));
+                }
+                Ok(())
             });
         for r in futures_util::future::join_all(waits).await {
             r?;
@@ -466,7 +677,7 @@ async fn run_case(
     minter: Arc<Minter>,
     transitions: &[Step],
     seen: Option<&Arc<AtomicUsize>>,
-) -> Result<(), String> {
+) -> Result<(), TestCaseError> {
     let ctx = Ctx {
         cfg,
         tr: Transcript::new(),
@@ -477,10 +688,22 @@ async fn run_case(
         tag: ctx.uniq("t").replace('-', ""),
         ctx,
         clients: Vec::new(),
+        expiring: None,
     };
     let mut model = Model::default();
     let mut result = Ok(());
+    let mut rejected = None;
     for (n, t) in transitions.iter().enumerate() {
+        if let (Some((_, exp)), false) = (sut.expiring, matches!(t, Step::Expire)) {
+            if expect::now_ms() > exp * 1000 - EXPIRY_GUARD_MS {
+                // the harness, not the server, was too slow to run the steps
+                // before the short-lived token's exp: no verdict
+                rejected = Some(format!(
+                    "step {n} would start less than {EXPIRY_GUARD_MS} ms before exp"
+                ));
+                break;
+            }
+        }
         if let Some(s) = seen {
             s.fetch_add(1, Ordering::SeqCst);
         }
@@ -499,7 +722,7 @@ async fn run_case(
         }
         model = Reference::apply(model, t);
     }
-    if result.is_ok() {
+    if result.is_ok() && rejected.is_none() {
         if let Err(e) = sut.quiet().await {
             result = Err(format!(
                 "after the last step: {}{}",
@@ -510,6 +733,9 @@ async fn run_case(
     }
     for c in sut.clients.into_iter().flatten() {
         c.close().await;
+    }
+    if let Some(why) = rejected {
+        return Err(TestCaseError::reject(why));
     }
     if let Err(msg) = &result {
         let tail: Vec<String> = sut
@@ -524,10 +750,10 @@ async fn run_case(
             .into_iter()
             .rev()
             .collect();
-        return Err(format!(
+        return Err(TestCaseError::fail(format!(
             "{msg}\n  transcript (last lines):\n    {}",
             tail.join("\n    ")
-        ));
+        )));
     }
     Ok(())
 }
@@ -551,7 +777,6 @@ pub async fn run(cfg: Arc<RunConfig>, minter: Arc<Minter>, cases: u32) -> Result
             }
             handle
                 .block_on(run_case(cfg.clone(), minter.clone(), &transitions, seen.as_ref()))
-                .map_err(TestCaseError::fail)
         });
         match result {
             Ok(()) => Ok(()),

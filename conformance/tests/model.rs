@@ -1,5 +1,6 @@
 //! The model-based property test, run through the binary: a correct server
-//! passes, a faulty one fails with a shrunk sequence and a seed that replays it.
+//! passes (token expiry included), a faulty one fails with a shrunk sequence
+//! and a seed that replays it.
 
 mod common;
 
@@ -20,14 +21,27 @@ fn minimal(stderr: &str) -> String {
 fn model_passes_the_reference_server() {
     let bin = reference_server();
     let cmd = bin.to_string_lossy().into_owned();
+    // ROOMCAST_MODEL_DEBUG prints every case: the passing run must have
+    // exercised a token expiry, not only the cheaper transitions
     let run = harness(
         &["--spawn", &cmd, "--model-cases", "25", "--seed", "11"],
-        &[],
+        &[("ROOMCAST_MODEL_DEBUG", "1")],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stderr.contains("model: 25 cases passed (seed 11)"),
         "{}",
+        run.stderr
+    );
+    let expiries = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("case: ") && l.contains("ConnectShortLived"))
+        .filter(|l| l.contains(", Expire,") || l.ends_with(", Expire]"))
+        .count();
+    assert!(
+        expiries > 0,
+        "no case of the passing run expired a token:\n{}",
         run.stderr
     );
 }
@@ -63,5 +77,40 @@ fn model_shrinks_a_fault_to_a_replayable_sequence() {
         minimal(&again.stderr),
         seq,
         "the seed does not replay the failure"
+    );
+}
+
+#[test]
+fn model_catches_a_socket_whose_token_never_expires() {
+    require_node_peer();
+    let args = [
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--model-cases",
+        "60",
+        "--seed",
+        "3",
+    ];
+    let run = harness(&args, &[("ROOMCAST_FAULT", "no-expiry-disconnect")]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--seed 3"),
+        "no replay seed printed:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no system:error TOKEN_EXPIRED"),
+        "the failure is not the missing expiry:\n{}",
+        run.stderr
+    );
+    let seq = minimal(&run.stderr);
+    let steps: Vec<&str> = seq.lines().skip(1).map(str::trim).collect();
+    assert!(
+        steps
+            .first()
+            .is_some_and(|s| s.starts_with("ConnectShortLived"))
+            && steps.last() == Some(&"Expire"),
+        "the minimal sequence does not show the bug:\n{}",
+        run.stderr
     );
 }
