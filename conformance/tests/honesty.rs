@@ -128,6 +128,8 @@ fn faulty_node_variants_fail_on_their_requirement() {
                         NODE_FEATURES,
                         "--format",
                         "json",
+                        // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
+                        "--strict",
                         "--filter",
                         &filter,
                     ],
