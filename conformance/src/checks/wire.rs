@@ -49,11 +49,46 @@ fn sio_url(ctx: &Ctx, query: &str) -> String {
 
 /// Expects an Engine.IO handshake error: 400, JSON body `{code, message}` with this code.
 async fn eio_error(ctx: &Ctx, method: &str, query: &str, code: u64) -> CheckResult {
-    let r = ctx.http(method, &sio_url(ctx, query), &[], None).await?;
+    eio_error_with(ctx, method, query, code, &[], "").await
+}
+
+/// The headers of a WebSocket upgrade request (RFC 6455 §4.1).
+const UPGRADE_HEADERS: [(&str, &str); 4] = [
+    ("Connection", "Upgrade"),
+    ("Upgrade", "websocket"),
+    ("Sec-WebSocket-Version", "13"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+];
+
+/// Like [`eio_error`], but as a WebSocket upgrade request: the error must be the
+/// same JSON 400 there, not a 101 or an HTML page (stock engine.io gets this wrong).
+async fn eio_upgrade_error(ctx: &Ctx, query: &str, code: u64) -> CheckResult {
+    eio_error_with(
+        ctx,
+        "GET",
+        query,
+        code,
+        &UPGRADE_HEADERS,
+        " (WebSocket upgrade)",
+    )
+    .await
+}
+
+async fn eio_error_with(
+    ctx: &Ctx,
+    method: &str,
+    query: &str,
+    code: u64,
+    headers: &[(&str, &str)],
+    how: &str,
+) -> CheckResult {
+    let r = ctx
+        .http(method, &sio_url(ctx, query), headers, None)
+        .await?;
     let body = r.json().unwrap_or(Value::Null);
     ensure(
         r.status == 400 && body.get("code") == Some(&json!(code)),
-        format!("{method} ?{query} is not refused with code {code}"),
+        format!("{method} ?{query}{how} is not refused with code {code}"),
         format!("400 {{\"code\":{code},...}}"),
         format!("{} {}", r.status, r.text()),
     )?;
@@ -273,6 +308,7 @@ async fn wire_6(ctx: Ctx) -> CheckResult {
 async fn wire_7(ctx: Ctx) -> CheckResult {
     eio_error(&ctx, "GET", "EIO=4&transport=carrier-pigeon", 0).await?;
     eio_error(&ctx, "GET", "EIO=4", 0).await?;
+    eio_upgrade_error(&ctx, "EIO=4&transport=carrier-pigeon", 0).await?;
     if !ctx.has_feature("polling") {
         eio_error(&ctx, "GET", "EIO=4&transport=polling", 0).await?;
     }
@@ -281,6 +317,7 @@ async fn wire_7(ctx: Ctx) -> CheckResult {
 
 async fn wire_8(ctx: Ctx) -> CheckResult {
     eio_error(&ctx, "GET", "EIO=4&transport=websocket&sid=nope", 1).await?;
+    eio_upgrade_error(&ctx, "EIO=4&transport=websocket&sid=nope", 1).await?;
     if ctx.has_feature("polling") {
         eio_error(&ctx, "GET", "EIO=4&transport=polling&sid=nope", 1).await?;
     }
