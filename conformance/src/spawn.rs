@@ -1,7 +1,8 @@
 //! `--spawn 'CMD'`: start the implementation under test as processes
 //! (`sh -c CMD`, one per instance, each in its own process group) with
 //! `PORT`, `JWT_SECRET` and optionally `REDIS_URL` and `NAMESPACE` in the
-//! environment; wait for `/healthz` and `/readyz`; stop them with SIGTERM,
+//! environment; wait for `/healthz` and `/readyz` (an endpoint that answers 404 is
+//! not waited for: the OPS checks report it); stop them with SIGTERM,
 //! then SIGKILL. A [`Drop`] guard kills the group if the harness panics or
 //! returns early.
 
@@ -226,6 +227,21 @@ impl Instance {
             let url = format!("{}{path}", self.base);
             match http::request(&tr, "GET", &url, &[], None, Duration::from_millis(500)).await {
                 Ok(r) if r.status == 200 => {
+                    if path == "/healthz" {
+                        path = "/readyz";
+                        what = "GET /readyz".into();
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Ok(r) if r.status == 404 => {
+                    // The process serves HTTP but lacks the endpoint: waiting the whole
+                    // ready timeout would only end in "not ready" with no report. Go on;
+                    // the OPS-1 / OPS-3 checks report the missing endpoint as a FAIL.
+                    eprintln!(
+                        "note: {} answered 404 on GET {path}; not waiting for it (OPS-1/OPS-3 report it)",
+                        self.base
+                    );
                     if path == "/healthz" {
                         path = "/readyz";
                         what = "GET /readyz".into();
