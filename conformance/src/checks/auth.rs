@@ -59,6 +59,11 @@ fn header(name: &str, value: String) -> OpenOptions {
     }
 }
 
+/// Expects the `system:connected` payload `p` to name `user` as its `userId`.
+fn ensure_user(what: &str, user: &Value, p: &Value) -> CheckResult {
+    ensure_json(what, user, p.get("userId").unwrap_or(&Value::Null))
+}
+
 async fn auth_1(ctx: Ctx) -> CheckResult {
     let (_, user, c) = claims(&ctx);
     let t = ctx.minter.sign(&c)?;
@@ -69,11 +74,7 @@ async fn auth_1(ctx: Ctx) -> CheckResult {
     )
     .await?;
     cl.close().await;
-    ensure_json(
-        "system:connected names the token's user",
-        &json!(user),
-        p.get("userId").unwrap_or(&Value::Null),
-    )
+    ensure_user("system:connected names the token's user", &json!(user), &p)
 }
 
 async fn auth_2(ctx: Ctx) -> CheckResult {
@@ -81,11 +82,7 @@ async fn auth_2(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign(&c)?;
     let (cl, p) = accept(&ctx, None, &header("authorization", format!("Bearer {t}"))).await?;
     cl.close().await;
-    ensure_json(
-        "the header's user is connected",
-        &json!(user),
-        p.get("userId").unwrap_or(&Value::Null),
-    )?;
+    ensure_user("the header's user is connected", &json!(user), &p)?;
     // the scheme is case-insensitive, and an auth payload without token falls through to the header
     let (cl, _) = accept(
         &ctx,
@@ -105,11 +102,7 @@ async fn optional_source(ctx: Ctx, env: &str, opts_for: fn(&str) -> OpenOptions)
         // the operator enabled the source on the target
         let (cl, p) = accept(&ctx, None, &opts_for(&t)).await?;
         cl.close().await;
-        return ensure_json(
-            "the source's user is connected",
-            &json!(user),
-            p.get("userId").unwrap_or(&Value::Null),
-        );
+        return ensure_user("the source's user is connected", &json!(user), &p);
     }
     // spawned with defaults: the source must be off
     reject(&ctx, None, &opts_for(&t), "missing_token")
@@ -124,11 +117,7 @@ async fn optional_source(ctx: Ctx, env: &str, opts_for: fn(&str) -> OpenOptions)
     inst.stop().await;
     let (cl, p) = r?;
     cl.close().await;
-    ensure_json(
-        "the source's user is connected",
-        &json!(user),
-        p.get("userId").unwrap_or(&Value::Null),
-    )
+    ensure_user("the source's user is connected", &json!(user), &p)
 }
 
 async fn auth_3(ctx: Ctx) -> CheckResult {
@@ -165,10 +154,10 @@ async fn auth_5(ctx: Ctx) -> CheckResult {
     }
     let (cl, p) = accept(&ctx, Some(json!({ "token": ta })), &opts).await?;
     cl.close().await;
-    ensure_json(
+    ensure_user(
         "auth.token wins over every other source",
         &json!(user_a),
-        p.get("userId").unwrap_or(&Value::Null),
+        &p,
     )?;
     // then the header over cookie and query
     if ctx.has_feature("bearer-header")
@@ -180,10 +169,10 @@ async fn auth_5(ctx: Ctx) -> CheckResult {
             .push(("authorization".into(), format!("Bearer {ta}")));
         let (cl, p) = accept(&ctx, None, &opts).await?;
         cl.close().await;
-        ensure_json(
+        ensure_user(
             "the Bearer header wins over cookie and query",
             &json!(user_a),
-            p.get("userId").unwrap_or(&Value::Null),
+            &p,
         )?;
     }
     Ok(())
@@ -282,11 +271,7 @@ async fn auth_12(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign_with(Alg::Hs256, &c)?;
     let (cl, p) = accept(&ctx, Some(json!({ "token": t })), &OpenOptions::default()).await?;
     cl.close().await;
-    ensure_json(
-        "HS256 token accepted",
-        &json!(user),
-        p.get("userId").unwrap_or(&Value::Null),
-    )
+    ensure_user("HS256 token accepted", &json!(user), &p)
 }
 
 async fn alg_accepted(ctx: Ctx, alg: Alg) -> CheckResult {
@@ -389,11 +374,7 @@ async fn auth_18(ctx: Ctx) -> CheckResult {
     let (_, user, mut c) = claims(&ctx);
     c.insert("sub".into(), json!(ctx.uniq("sub")));
     let p = accept_claims(&ctx, &c).await?;
-    ensure_json(
-        "user id is userId, not sub",
-        &json!(user),
-        p.get("userId").unwrap_or(&Value::Null),
-    )
+    ensure_user("user id is userId, not sub", &json!(user), &p)
 }
 
 async fn auth_19(ctx: Ctx) -> CheckResult {
@@ -402,11 +383,7 @@ async fn auth_19(ctx: Ctx) -> CheckResult {
     let sub = ctx.uniq("sub");
     c.insert("sub".into(), json!(sub));
     let p = accept_claims(&ctx, &c).await?;
-    ensure_json(
-        "user id is sub",
-        &json!(sub),
-        p.get("userId").unwrap_or(&Value::Null),
-    )
+    ensure_user("user id is sub", &json!(sub), &p)
 }
 
 async fn auth_20(ctx: Ctx) -> CheckResult {
