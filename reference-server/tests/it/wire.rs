@@ -103,17 +103,20 @@ async fn wire_6_unsupported_eio_version_is_400_code_5() {
         "transport=polling",
         "EIO=5&transport=polling",
     ] {
-        let r = get(srv.addr, &format!("/socket.io/?{q}")).await;
-        assert_eq!(r.status, 400, "{q}");
-        assert_eq!(
-            r.json(),
-            json!({"code":5,"message":"Unsupported protocol version"})
-        );
+        let r = assert_handshake_error(&srv, q, 5, "Unsupported protocol version").await;
         assert!(r
             .header("content-type")
             .unwrap()
             .starts_with("application/json"));
     }
+}
+
+/// GETs the handshake with query `q` and expects 400 with the Engine.IO error body.
+async fn assert_handshake_error(srv: &TestServer, q: &str, code: u8, message: &str) -> HttpResp {
+    let r = get(srv.addr, &format!("/socket.io/?{q}")).await;
+    assert_eq!(r.status, 400, "{q}");
+    assert_eq!(r.json(), json!({"code": code, "message": message}), "{q}");
+    r
 }
 
 #[tokio::test]
@@ -124,9 +127,7 @@ async fn wire_7_unknown_transport_is_400_code_0() {
         "EIO=4",
         "EIO=3&transport=webtransport",
     ] {
-        let r = get(srv.addr, &format!("/socket.io/?{q}")).await;
-        assert_eq!(r.status, 400);
-        assert_eq!(r.json(), json!({"code":0,"message":"Transport unknown"}));
+        assert_handshake_error(&srv, q, 0, "Transport unknown").await;
     }
 }
 
@@ -137,9 +138,7 @@ async fn wire_8_unknown_session_id_is_400_code_1() {
         "EIO=4&transport=polling&sid=nope",
         "EIO=4&transport=websocket&sid=nope",
     ] {
-        let r = get(srv.addr, &format!("/socket.io/?{q}")).await;
-        assert_eq!(r.status, 400);
-        assert_eq!(r.json(), json!({"code":1,"message":"Session ID unknown"}));
+        assert_handshake_error(&srv, q, 1, "Session ID unknown").await;
     }
 }
 
