@@ -9,6 +9,7 @@ pub mod auth;
 pub mod common;
 pub mod env;
 pub mod fan;
+pub mod fault;
 pub mod life;
 pub mod lim;
 pub mod ops;
@@ -53,6 +54,7 @@ pub fn all() -> Vec<CheckDef> {
         life::CHECKS,
         lim::CHECKS,
         ops::CHECKS,
+        fault::CHECKS,
     ] {
         v.extend_from_slice(group);
     }
