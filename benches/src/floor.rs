@@ -6,6 +6,10 @@
 //! checked either) that encodes each event once and queues the same bytes to every
 //! member, whose writer drains its whole queue per flush (as few syscalls as the queue
 //! allows). No pings, no limits, no polling. Never deploy it.
+//!
+//! `ROOMCAST_FLOOR_FAULT=drop|duplicate|reorder` breaks it on purpose (every 7th
+//! publish is not delivered / delivered twice / held back until the next one), so that
+//! tests show the load generator's loss, duplicate and reorder counts are real.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,11 +36,37 @@ use tokio_tungstenite::WebSocketStream;
 
 type Queue = mpsc::Sender<Utf8Bytes>;
 
+/// A deliberate bug, for the load generator's own honesty tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Every 7th publish reaches no one (but is answered 202).
+    Drop,
+    /// Every 7th publish is delivered twice.
+    Duplicate,
+    /// Every 7th publish is delivered after the next one.
+    Reorder,
+}
+
+impl Fault {
+    /// Parses `drop`, `duplicate` or `reorder`.
+    pub fn parse(s: &str) -> Option<Fault> {
+        match s {
+            "drop" => Some(Fault::Drop),
+            "duplicate" => Some(Fault::Duplicate),
+            "reorder" => Some(Fault::Reorder),
+            _ => None,
+        }
+    }
+}
+
 /// Rooms and their members' outbound queues.
 #[derive(Default)]
 pub struct Floor {
     rooms: Mutex<HashMap<String, HashMap<u64, Queue>>>,
     next_id: AtomicU64,
+    fault: Option<Fault>,
+    publishes: AtomicU64,
+    held: Mutex<Option<(String, Utf8Bytes)>>,
 }
 
 /// Outbound queue per socket, in packets (the reference server's default too).
@@ -74,6 +104,27 @@ pub fn unverified_identity(token: &str) -> Option<(String, String)> {
 }
 
 impl Floor {
+    /// A floor server, optionally broken on purpose.
+    pub fn new(fault: Option<Fault>) -> Floor {
+        Floor {
+            fault,
+            ..Floor::default()
+        }
+    }
+
+    fn deliver(&self, room: &str, frame: &Utf8Bytes) {
+        if let Some(members) = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(room)
+        {
+            for q in members.values() {
+                let _ = q.try_send(frame.clone());
+            }
+        }
+    }
+
     /// Serves HTTP/1.1 connections from `listener` forever.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
@@ -119,14 +170,23 @@ impl Floor {
             return reply(StatusCode::BAD_REQUEST, "bad type".into());
         };
         let frame = Utf8Bytes::from(env.encode_event_message("/"));
-        if let Some(members) = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(room)
-        {
-            for q in members.values() {
-                let _ = q.try_send(frame.clone());
+        let nth = self.publishes.fetch_add(1, Relaxed) % 7 == 6;
+        match self.fault {
+            Some(Fault::Drop) if nth => {}
+            Some(Fault::Duplicate) if nth => {
+                self.deliver(room, &frame);
+                self.deliver(room, &frame);
+            }
+            Some(Fault::Reorder) if nth => {
+                *self.held.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((room.to_owned(), frame));
+            }
+            _ => {
+                self.deliver(room, &frame);
+                let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some((r, f)) = held {
+                    self.deliver(&r, &f);
+                }
             }
         }
         let body = json!({"eventId": env.event_id_string(), "room": room, "timestamp": env.timestamp.to_iso()});
