@@ -25,6 +25,7 @@ pub mod config;
 pub mod ctx;
 pub mod driver;
 pub mod expect;
+pub mod history;
 pub mod http;
 pub mod model;
 pub mod polling;

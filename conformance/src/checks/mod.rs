@@ -9,6 +9,7 @@ pub mod auth;
 pub mod common;
 pub mod env;
 pub mod fan;
+pub mod fault;
 pub mod hostile;
 pub mod life;
 pub mod lim;
@@ -56,6 +57,7 @@ pub fn all() -> Vec<CheckDef> {
         lim::CHECKS,
         hostile::LIM_CHECKS,
         ops::CHECKS,
+        fault::CHECKS,
     ] {
         v.extend_from_slice(group);
     }
