@@ -125,6 +125,19 @@ async fn interrupted() {
     }
 }
 
+/// `--env-name SPEC=YOURS` pairs; the spec's name must be one the harness gives.
+fn env_names(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut m = std::collections::BTreeMap::new();
+    for kv in pairs {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+            .with_context(|| format!("--env-name {kv}: use SPEC_NAME=YOUR_NAME, e.g. ROOMCAST_PING_INTERVAL_MS=MY_PING_MS"))?;
+        m.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(m)
+}
+
 fn random_secret() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -272,6 +285,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
             .redis_server
             .clone()
             .unwrap_or_else(|| "redis-server".into()),
+        env_names: env_names(&args.env_names)?,
         python_driver: {
             let script = args
                 .python_driver

@@ -188,6 +188,20 @@ async fn fast_ping(ctx: &Ctx) -> Result<(Ctx, Option<crate::spawn::Instance>), C
             ("ROOMCAST_PING_TIMEOUT_MS", "400"),
         ])
         .await?;
+    // a setting the instance did not apply is an ERROR, not a slow heartbeat
+    let applied = ctx
+        .verify_open_settings(
+            &inst.base,
+            &[
+                ("ROOMCAST_PING_INTERVAL_MS", "300", "pingInterval"),
+                ("ROOMCAST_PING_TIMEOUT_MS", "400", "pingTimeout"),
+            ],
+        )
+        .await;
+    if let Err(e) = applied {
+        inst.stop().await;
+        return Err(e);
+    }
     Ok((ctx.with_target(&inst.base), Some(inst)))
 }
 
