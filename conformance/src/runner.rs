@@ -219,8 +219,10 @@ pub async fn run(
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let mut outcomes = Vec::new();
-    // a check gets this long in total, whatever its steps do
+    // a check gets this long in total, whatever its steps do; a FAULT scenario
+    // waits for the ones before it (they run one at a time) and stages a fault
     let budget = Duration::from_secs(20).max(cfg.step * 8);
+    let fault_budget = Duration::from_secs(240).max(cfg.step * 60);
     for def in defs.iter().copied().filter(|d| selected(d, &opts.filters)) {
         if let Some(feat) = def.feature {
             if !cfg.features.contains(feat) {
@@ -246,6 +248,11 @@ pub async fn run(
                 id: def.id,
             };
             let start = Instant::now();
+            let budget = if def.group() == "FAULT" {
+                fault_budget
+            } else {
+                budget
+            };
             let fut = (def.run)(ctx);
             let handle = tokio::spawn(fut);
             let abort = handle.abort_handle();
@@ -301,8 +308,8 @@ fn num(id: &str) -> u32 {
 }
 
 /// Order of groups in the spec.
-pub const GROUPS: [&str; 9] = [
-    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS",
+pub const GROUPS: [&str; 10] = [
+    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS", "FAULT",
 ];
 
 /// Position of a group in [`GROUPS`].

@@ -76,7 +76,7 @@ fn targets_given(extra: &[String]) -> bool {
 }
 
 /// Quotes `s` for `sh -c` unless it is made of safe characters only.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
         s.to_owned()
@@ -86,7 +86,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
