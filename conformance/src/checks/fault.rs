@@ -44,7 +44,7 @@ pub const CHECKS: &[CheckDef] = &[
 /// How long after the recovery delivery must have resumed (the spec's resume bound).
 pub const RESUME_MS: u64 = 5000;
 /// Pause between two publishes of one instance's publisher.
-const PUBLISH_EVERY: Duration = Duration::from_millis(40);
+const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 /// Pause between two readiness probes of one instance.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// The event type of the traffic.
@@ -593,20 +593,19 @@ async fn inject(
             Ok((start, st.ms()))
         }
         Scenario::ClientKill => {
+            // two rounds: the subscriber connections, then the normal ones
             let start = st.ms();
-            let r = st
-                .redis
-                .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
-                .await
-                .map_err(|e| fail("CLIENT KILL TYPE pubsub", e))?;
-            st.note(format!("CLIENT KILL TYPE pubsub: {r}"));
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let r = st
-                .redis
-                .command(&["CLIENT", "KILL", "TYPE", "normal"])
-                .await
-                .map_err(|e| fail("CLIENT KILL TYPE normal", e))?;
-            st.note(format!("CLIENT KILL TYPE normal: {r}"));
+            for round in 0..2 {
+                for kind in ["pubsub", "normal"] {
+                    let r = st
+                        .redis
+                        .command(&["CLIENT", "KILL", "TYPE", kind])
+                        .await
+                        .map_err(|e| fail(&format!("CLIENT KILL TYPE {kind}"), e))?;
+                    st.note(format!("round {round}: CLIENT KILL TYPE {kind}: {r}"));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
             Ok((start, st.ms()))
         }
         Scenario::RedisPause => {
@@ -679,7 +678,7 @@ fn judge(st: &mut Stage, sc: Scenario, bounds: &Bounds, start: u64, recovered: u
             if let Some(status) = inst.exited() {
                 problems.push(format!(
                     "instance {i} exited ({status}); last output: {}",
-                    inst.log.tail(5).replace('\n', " | ")
+                    inst.log.tail(14).replace('\n', " | ")
                 ));
             }
         }
