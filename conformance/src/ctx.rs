@@ -140,6 +140,8 @@ pub struct RunConfig {
     pub python_driver: Option<(String, String)>,
     /// The `redis-server` program for clusters the harness provisions (FAN).
     pub redis_server: String,
+    /// Where the FAULT scenarios get their Redis (`--redis`).
+    pub redis: crate::redis::RedisMode,
 }
 
 /// Context of one check run.
