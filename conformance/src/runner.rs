@@ -73,6 +73,9 @@ pub enum Verdict {
     Xfail,
     /// Listed in `--expected-failures` but passed: the list is stale.
     Stale,
+    /// Not run because of the harness's own setup (what is missing and the
+    /// fix are in the message): neither PASS nor FAIL of the requirement.
+    Error,
 }
 
 impl Verdict {
@@ -85,13 +88,25 @@ impl Verdict {
             Verdict::Skip => "SKIP",
             Verdict::Xfail => "XFAIL",
             Verdict::Stale => "STALE",
+            Verdict::Error => "ERROR",
         }
     }
 
-    /// Whether this verdict fails the run.
+    /// Whether this verdict fails the run (an ERROR does unless `--allow-errors`).
     pub fn fails_run(self) -> bool {
-        matches!(self, Verdict::Fail | Verdict::Stale)
+        matches!(self, Verdict::Fail | Verdict::Stale | Verdict::Error)
     }
+
+    /// Every verdict, in the order reports list them.
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Error,
+        Verdict::Warn,
+        Verdict::Skip,
+        Verdict::Xfail,
+        Verdict::Stale,
+    ];
 }
 
 /// The result of one check.
@@ -183,6 +198,7 @@ pub fn classify(
         Ok(()) if listed => Verdict::Stale,
         Ok(()) => Verdict::Pass,
         Err(f) if f.kind == FailureKind::Skipped => Verdict::Skip,
+        Err(f) if f.kind == FailureKind::Error => Verdict::Error,
         Err(_) if listed => Verdict::Xfail,
         Err(_) => match def.level {
             Level::Must => Verdict::Fail,
@@ -249,9 +265,12 @@ pub async fn run(
                         .cloned()
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default();
-                    Err(CheckFailure::fail(format!(
-                        "the check panicked (harness bug): {msg}"
-                    )))
+                    Err(CheckFailure::error(
+                        format!(
+                            "the check panicked (a harness bug, not the implementation's): {msg}"
+                        ),
+                        "report it with the seed and this transcript",
+                    ))
                 }
                 Ok(Err(e)) => Err(CheckFailure::fail(format!("the check was cancelled: {e}"))),
                 Err(_) => {
@@ -352,6 +371,8 @@ pub struct Summary {
     pub xfail: usize,
     /// STALE.
     pub stale: usize,
+    /// ERROR.
+    pub error: usize,
 }
 
 impl Summary {
@@ -369,14 +390,33 @@ impl Summary {
                 Verdict::Skip => s.skip += 1,
                 Verdict::Xfail => s.xfail += 1,
                 Verdict::Stale => s.stale += 1,
+                Verdict::Error => s.error += 1,
             }
         }
         s
     }
 
-    /// Whether the run passes (exit 0).
+    /// Whether the run passes (exit 0): no FAIL, no STALE, no ERROR.
     pub fn ok(&self) -> bool {
+        self.no_failure() && self.error == 0
+    }
+
+    /// No FAIL and no STALE (ERRORs aside).
+    pub fn no_failure(&self) -> bool {
         self.fail == 0 && self.stale == 0
+    }
+
+    /// The count of one verdict.
+    pub fn count(&self, v: Verdict) -> usize {
+        match v {
+            Verdict::Pass => self.pass,
+            Verdict::Fail => self.fail,
+            Verdict::Warn => self.warn,
+            Verdict::Skip => self.skip,
+            Verdict::Xfail => self.xfail,
+            Verdict::Stale => self.stale,
+            Verdict::Error => self.error,
+        }
     }
 }
 
@@ -429,6 +469,10 @@ mod tests {
         assert_eq!(classify(&AUTH3, &fail, false, &listed), Verdict::Xfail);
         assert_eq!(classify(&AUTH3, &Ok(()), false, &listed), Verdict::Stale);
         assert!(Verdict::Stale.fails_run() && !Verdict::Xfail.fails_run());
+        let error = Err(CheckFailure::error("no driver", "npm ci"));
+        assert_eq!(classify(&AUTH3, &error, false, &none), Verdict::Error);
+        assert_eq!(classify(&AUTH12, &error, true, &listed), Verdict::Error);
+        assert!(Verdict::Error.fails_run());
     }
 
     #[test]

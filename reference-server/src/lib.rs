@@ -14,10 +14,12 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod body;
 pub mod config;
 mod driver;
 mod engine;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 mod publish;
 pub mod rules;

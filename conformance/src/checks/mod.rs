@@ -10,6 +10,7 @@ pub mod common;
 pub mod env;
 pub mod fan;
 pub mod fault;
+pub mod hostile;
 pub mod life;
 pub mod lim;
 pub mod ops;
@@ -47,12 +48,14 @@ pub fn all() -> Vec<CheckDef> {
     for group in [
         wire::CHECKS,
         auth::CHECKS,
+        hostile::AUTH_CHECKS,
         room::CHECKS,
         env::CHECKS,
         publish::CHECKS,
         fan::CHECKS,
         life::CHECKS,
         lim::CHECKS,
+        hostile::LIM_CHECKS,
         ops::CHECKS,
         fault::CHECKS,
     ] {

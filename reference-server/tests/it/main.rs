@@ -7,6 +7,7 @@ mod common;
 mod auth;
 mod env;
 mod fuzz;
+mod hostile;
 mod life;
 mod lim;
 mod ops;
