@@ -184,11 +184,11 @@ impl Stage {
             RedisMode::Process => {
                 let mut r =
                     RedisServer::stopped(&ctx.cfg.redis_server, sc == Scenario::RedisRestart)
-                        .map_err(|e| CheckFailure::fail(format!("cannot provision Redis: {e}")))?;
+                        .map_err(|e| fail("provisioning Redis", e))?;
                 if sc != Scenario::RedisLateStart {
                     r.up()
                         .await
-                        .map_err(|e| CheckFailure::fail(format!("cannot provision Redis: {e}")))?;
+                        .map_err(|e| fail("provisioning Redis", e))?;
                 }
                 let u = r.url();
                 (Some(r), u)
@@ -714,9 +714,12 @@ async fn inject_with(
     }
 }
 
-/// A step of the harness itself failed (not the implementation's fault).
+/// A step of the harness itself failed (not the implementation's fault): ERROR.
 fn fail(what: &str, e: String) -> CheckFailure {
-    CheckFailure::fail(format!("harness: {what}: {e}"))
+    CheckFailure::error(
+        format!("the harness could not stage the fault ({what}: {e})"),
+        "check that redis-server runs here (--redis-server PROGRAM) and rerun",
+    )
 }
 
 /// Applies the fault invariants to what was recorded.
