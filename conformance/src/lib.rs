@@ -18,12 +18,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod checks;
 pub mod client;
 pub mod config;
 pub mod ctx;
 pub mod driver;
 pub mod expect;
+pub mod history;
 pub mod http;
 pub mod model;
 pub mod polling;

@@ -1,8 +1,9 @@
 //! `roomcast-conformance`: the command-line front of the harness.
 //!
 //! Exit codes: 0 nothing FAILed; 1 at least one FAIL (or a stale expected
-//! failure); 2 usage, configuration or spawn error; 130 interrupted (SIGINT or
-//! SIGTERM) after stopping every spawned process.
+//! failure); 2 usage, configuration or spawn error; 3 no FAIL, but ERRORs (the
+//! harness's own setup kept checks from running) and no `--allow-errors`;
+//! 130 interrupted (SIGINT or SIGTERM) after stopping every spawned process.
 #![forbid(unsafe_code)]
 
 use anyhow::{bail, Context as _, Result};
@@ -359,7 +360,10 @@ async fn real_main(mut args: Args) -> Result<i32> {
                 *bad += 1;
             }
             if done == total {
-                eprintln!("── {} done: {total} checks, {} failing", o.group, bad);
+                eprintln!(
+                    "── {} done: {total} checks, {} failing or ERROR",
+                    o.group, bad
+                );
             }
         }
     });
@@ -394,6 +398,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
         duration_ms: start.elapsed().as_millis() as u64,
         seed,
         strict: args.strict,
+        allow_errors: args.allow_errors,
     };
     let text = match format.as_str() {
         "json" => report::json(&outcomes, &info),
@@ -436,15 +441,29 @@ async fn real_main(mut args: Args) -> Result<i32> {
     let s = Summary::of(&outcomes);
     if format != "human" {
         eprintln!(
-            "{} pass, {} fail, {} warn, {} skip, {} xfail, {} stale in {:.1} s",
+            "{} pass, {} fail, {} error, {} warn, {} skip, {} xfail, {} stale in {:.1} s\n{}",
             s.pass,
             s.fail,
+            s.error,
             s.warn,
             s.skip,
             s.xfail,
             s.stale,
-            info.duration_ms as f64 / 1000.0
+            info.duration_ms as f64 / 1000.0,
+            report::verdict_line(&outcomes)
         );
     }
-    Ok(if s.ok() && golden_ok { 0 } else { 1 })
+    Ok(exit_code(&s, &info, golden_ok))
+}
+
+/// 1 for a FAIL, STALE or golden difference; 3 for ERRORs alone (unless
+/// `--allow-errors`); else 0.
+fn exit_code(s: &Summary, info: &report::RunInfo, golden_ok: bool) -> i32 {
+    if !s.no_failure() || !golden_ok {
+        1
+    } else if !info.passes(s) {
+        3
+    } else {
+        0
+    }
 }

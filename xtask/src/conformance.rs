@@ -1,6 +1,9 @@
 //! `cargo xtask conformance [ARGS…]`: the README's main command.
 //!
-//! Builds `reference-server` and `conformance` (debug), then runs
+//! Installs what the real-client checks need (the `socket.io-client` driver's
+//! `node_modules`, the python-socketio venv; see
+//! [`crate::test_cmd::conformance_prerequisites`]) or stops naming the install
+//! command, builds `reference-server` and `conformance` (debug), then runs
 //! `roomcast-conformance --spawn <roomcast-server> --jwt-secret-file fixtures/keys/hs256.secret`
 //! with the reference server's optional features and RS256/ES256 test keys
 //! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code. If the harness binary does not
@@ -77,6 +80,8 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 }
 
 pub(crate) fn run(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
+    println!("==> prerequisites of the real-client checks (driver node_modules, python venv)");
+    crate::test_cmd::conformance_prerequisites(root)?;
     println!("==> cargo build -p reference-server -p conformance --bins");
     let st = cargo_cmd(root)
         .args([

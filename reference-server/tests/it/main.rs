@@ -6,7 +6,9 @@ mod common;
 
 mod auth;
 mod env;
+mod fan;
 mod fuzz;
+mod hostile;
 mod life;
 mod lim;
 mod ops;
