@@ -18,6 +18,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod balancer;
 pub mod checks;
 pub mod client;
 pub mod config;
