@@ -36,6 +36,8 @@ fn jwt_verify(c: &mut Criterion) {
         issuer: None,
         audience: None,
         leeway_secs: 0,
+        max_lifetime_secs: reference_server::auth::DEFAULT_MAX_LIFETIME_SECS,
+        es256_low_s_only: false,
     })
     .expect("the fixture keys load");
     let claims = json!({"sub": "u1", "organizationId": "acme", "exp": now() + 3600});
