@@ -158,6 +158,8 @@ pub struct RunConfig {
     /// `--env-name SPEC=YOURS`: the implementation's own names of the spec's
     /// settings; private instances get each setting under both names.
     pub env_names: std::collections::BTreeMap<String, String>,
+    /// Where the FAULT scenarios get their Redis (`--redis`).
+    pub redis: crate::redis::RedisMode,
 }
 
 /// Settings a private instance is given beside the one a check needs when

@@ -286,6 +286,12 @@ async fn real_main(mut args: Args) -> Result<i32> {
             .clone()
             .unwrap_or_else(|| "redis-server".into()),
         env_names: env_names(&args.env_names)?,
+        redis: conformance::redis::resolve_mode(
+            args.redis.as_deref(),
+            args.redis_server.as_deref().unwrap_or("redis-server"),
+            conformance::redis::docker_reachable(),
+        )
+        .map_err(anyhow::Error::msg)?,
         python_driver: {
             let script = args
                 .python_driver

@@ -77,6 +77,8 @@ fn node_peer_passes_every_must() {
 struct Fault {
     name: String,
     requirement: String,
+    /// The "needs" column asks for a cluster (`--instances 2`).
+    cluster: bool,
 }
 
 fn faults() -> Vec<Fault> {
@@ -89,6 +91,7 @@ fn faults() -> Vec<Fault> {
             Fault {
                 name: cols.get(1).unwrap_or(&"").trim_matches('`').to_string(),
                 requirement: cols.get(2).unwrap_or(&"").to_string(),
+                cluster: cols.get(6).is_some_and(|n| n.contains("--instances 2")),
             }
         })
         .collect()
@@ -116,21 +119,23 @@ fn faulty_node_variants_fail_on_their_requirement() {
                     break;
                 };
                 let filter = filter_for(&f.requirement);
-                let run = harness(
-                    &[
-                        "--spawn",
-                        "node fixtures/peers/node/server.js",
-                        "--features",
-                        NODE_FEATURES,
-                        "--format",
-                        "json",
-                        // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
-                        "--strict",
-                        "--filter",
-                        &filter,
-                    ],
-                    &[("ROOMCAST_FAULT", f.name.as_str())],
-                );
+                let mut args = vec![
+                    "--spawn",
+                    "node fixtures/peers/node/server.js",
+                    "--features",
+                    NODE_FEATURES,
+                    "--format",
+                    "json",
+                    // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
+                    "--strict",
+                    "--filter",
+                    &filter,
+                ];
+                if f.cluster {
+                    // FAULT checks need a cluster of two (FAN checks start their own)
+                    args.extend(["--instances", "2"]);
+                }
+                let run = harness(&args, &[("ROOMCAST_FAULT", f.name.as_str())]);
                 let fails: Vec<String> = run
                     .with_verdict("FAIL")
                     .into_iter()
