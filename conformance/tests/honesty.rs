@@ -188,3 +188,67 @@ fn a_full_suite_run_catches_a_fault_on_its_requirement() {
     // the fault is narrow: most of the suite still passes
     assert!(run.json()["summary"]["pass"].as_u64().unwrap_or(0) > 120);
 }
+
+/// A correct server whose heartbeat, connect-timeout and leeway settings have
+/// names of its own (the Node peer with `ROOMCAST_PEER_OWN_NAMES=true`): without
+/// mappings the checks that need those settings are ERRORs naming them, never
+/// FAILs; with `--env-name` mappings they PASS.
+#[test]
+fn settings_under_other_names_are_errors_until_mapped() {
+    require_node_peer();
+    let checks = ["WIRE-4", "WIRE-5", "AUTH-31", "AUTH-35"];
+    let mut args = vec![
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--features",
+        NODE_FEATURES,
+        "--format",
+        "json",
+    ];
+    for id in checks {
+        args.extend(["--filter", id]);
+    }
+    let own = [("ROOMCAST_PEER_OWN_NAMES", "true")];
+    let run = harness(&args, &own);
+    assert!(
+        run.with_verdict("FAIL").is_empty() && run.with_verdict("PASS").is_empty(),
+        "a correct server with other setting names must not FAIL (nor PASS unchecked): {}",
+        run.stdout
+    );
+    let errors = run.with_verdict("ERROR");
+    assert_eq!(errors.len(), checks.len(), "{}", run.stdout);
+    for (id, setting) in [
+        ("WIRE-4", "ROOMCAST_PING_INTERVAL_MS"),
+        ("WIRE-5", "ROOMCAST_PING_TIMEOUT_MS"),
+        ("AUTH-31", "JWT_LEEWAY_SECS"),
+        ("AUTH-35", "ROOMCAST_CONNECT_TIMEOUT_MS"),
+    ] {
+        let (_, _, message) = errors
+            .iter()
+            .find(|(i, _, _)| i == id)
+            .unwrap_or_else(|| panic!("{id} is not an ERROR: {errors:?}"));
+        assert!(
+            message.contains(setting) && message.contains("--env-name"),
+            "{id}'s ERROR names {setting} and --env-name: {message}"
+        );
+    }
+    assert_eq!(run.code, Some(3), "ERRORs alone exit 3\n{}", run.stderr);
+
+    for (spec, mine) in [
+        ("ROOMCAST_PING_INTERVAL_MS", "PEER_PING_INTERVAL_MS"),
+        ("ROOMCAST_PING_TIMEOUT_MS", "PEER_PING_TIMEOUT_MS"),
+        ("ROOMCAST_CONNECT_TIMEOUT_MS", "PEER_CONNECT_TIMEOUT_MS"),
+        ("JWT_LEEWAY_SECS", "PEER_LEEWAY_SECS"),
+    ] {
+        args.push("--env-name");
+        args.push(Box::leak(format!("{spec}={mine}").into_boxed_str()));
+    }
+    let run = harness(&args, &own);
+    assert_eq!(
+        run.with_verdict("PASS").len(),
+        checks.len(),
+        "with --env-name mappings every check PASSes: {}",
+        run.stdout
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}

@@ -41,6 +41,37 @@ pub struct TokenSources {
     pub query: bool,
 }
 
+/// Redis fan-out settings (see `fanout_redis`).
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// The hash tag of the cluster's keys: `{prefix}:events` and `{prefix}:seq`.
+    pub key_prefix: String,
+    /// Approximate number of entries the stream retains (`XADD MAXLEN ~`).
+    pub maxlen: usize,
+    /// How often this instance appends a delivery probe.
+    pub probe_interval: Duration,
+    /// Not ready once this instance's own probe was last read back longer ago.
+    pub probe_stale: Duration,
+    /// Time allowed for an append (and for connecting).
+    pub publish_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// The defaults for `url`.
+    pub fn new(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.to_owned(),
+            key_prefix: "roomcast".to_owned(),
+            maxlen: 100_000,
+            probe_interval: Duration::from_millis(500),
+            probe_stale: Duration::from_millis(2000),
+            publish_timeout: Duration::from_millis(1000),
+        }
+    }
+}
+
 /// The complete, validated server configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -76,6 +107,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Limits against hostile clients.
     pub limits: crate::limits::Limits,
+    /// Redis fan-out; `None`: a single instance with in-memory fan-out.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Config {
@@ -108,6 +141,7 @@ impl Config {
             compliance: false,
             shutdown_grace: Duration::from_secs(5),
             limits: crate::limits::Limits::default(),
+            redis: None,
         }
     }
 
@@ -144,9 +178,6 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// REDIS_URL is set but this build has no Redis fan-out.
-    #[error("REDIS_URL is set, but Redis fan-out is not implemented yet in this build; unset REDIS_URL to run a single in-memory instance")]
-    RedisNotImplemented,
     /// A value is out of range or malformed.
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -220,9 +251,16 @@ pub struct Args {
     /// Accept the token from a `token` query parameter.
     #[arg(long, env = "ROOMCAST_AUTH_QUERY", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub auth_query: bool,
-    /// Redis URL for multi-instance fan-out (not in this build).
+    /// Redis URL for multi-instance fan-out (Redis Streams); unset: in-memory.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Hash tag of the Redis keys (`{PREFIX}:events`, `{PREFIX}:seq`); instances with
+    /// the same URL and prefix form one cluster.
+    #[arg(long, env = "ROOMCAST_REDIS_PREFIX", default_value = "roomcast")]
+    pub redis_prefix: String,
+    /// Entries the Redis stream retains (approximate MAXLEN).
+    #[arg(long, env = "ROOMCAST_REDIS_MAXLEN", default_value_t = 100_000)]
+    pub redis_maxlen: usize,
     /// Development mode: bind 127.0.0.1, random secret, print tokens.
     #[arg(long)]
     pub dev: bool,
@@ -282,9 +320,6 @@ impl Args {
     /// Validates the flags into a [`Config`]. `dev_secret` is used when `--dev` is set and
     /// no key is configured.
     pub fn into_config(self, dev_secret: Option<&[u8]>) -> Result<Config, ConfigError> {
-        if self.redis_url.as_deref().is_some_and(|u| !u.is_empty()) {
-            return Err(ConfigError::RedisNotImplemented);
-        }
         if self.socketio_compliance {
             let mut c = Config::compliance();
             c.bind = self.bind_addr();
@@ -412,6 +447,26 @@ impl Args {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
+        if let Some(url) = self.redis_url.filter(|u| !u.trim().is_empty()) {
+            use redis::IntoConnectionInfo as _;
+            // the URL may hold a password: it is never echoed
+            if url.as_str().into_connection_info().is_err() {
+                return Err(ConfigError::Invalid(
+                    "REDIS_URL is not a Redis URL (expected redis://[user:password@]host:port[/db])"
+                        .into(),
+                ));
+            }
+            let prefix = self.redis_prefix.trim();
+            if prefix.is_empty() || prefix.contains(['{', '}']) {
+                return Err(ConfigError::Invalid(
+                    "ROOMCAST_REDIS_PREFIX must be non-empty, without braces".into(),
+                ));
+            }
+            let mut r = RedisConfig::new(&url);
+            r.key_prefix = prefix.to_owned();
+            r.maxlen = self.redis_maxlen.max(1);
+            c.redis = Some(r);
+        }
         Ok(c)
     }
 
@@ -452,11 +507,18 @@ mod tests {
     }
 
     #[test]
-    fn redis_url_is_a_clear_error() {
-        let err = args(&["--jwt-secret", "s", "--redis-url", "redis://x"])
+    fn redis_url_selects_redis_fan_out_and_a_bad_one_is_a_clear_error() {
+        let c = args(&["--jwt-secret", "s", "--redis-url", "redis://127.0.0.1:6379"])
+            .into_config(None)
+            .unwrap();
+        let r = c.redis.expect("redis config");
+        assert_eq!((r.key_prefix.as_str(), r.maxlen), ("roomcast", 100_000));
+        let err = args(&["--jwt-secret", "s", "--redis-url", "http://x"])
             .into_config(None)
             .unwrap_err();
-        assert!(err.to_string().contains("not implemented yet"));
+        assert!(err.to_string().contains("REDIS_URL"), "{err}");
+        let c = args(&["--jwt-secret", "s"]).into_config(None).unwrap();
+        assert!(c.redis.is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   TCP ─ hyper http1 ─┬─ /socket.io/ ── engine (WS | polling) ── driver ── session/rules/auth
-//!                      ├─ POST /v1/publish ── auth ── hub ──(one shared frame)──▶ outboxes
+//!                      ├─ POST /v1/publish ── auth ── fanout ─(memory | Redis stream)─ hub ──(one shared frame)──▶ outboxes
 //!                      └─ /healthz /readyz /metrics
 //! ```
 //!
@@ -18,6 +18,8 @@ mod body;
 pub mod config;
 mod driver;
 mod engine;
+mod fanout;
+mod fanout_redis;
 pub mod hub;
 pub mod limits;
 pub mod metrics;

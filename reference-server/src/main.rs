@@ -102,6 +102,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .into_config(dev_secret.as_deref().map(str::as_bytes))
         .map_err(|e| anyhow::anyhow!(e))?;
     let compliance = config.compliance;
+    let clustered = config.redis.is_some();
     let namespace = config.namespace.clone();
     let server = Server::bind(config).await.context("cannot start")?;
     let addr = server.local_addr();
@@ -138,7 +139,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
-    if !compliance {
+    if !compliance && !clustered {
         warn!(
             event = "standalone",
             "REDIS_URL is not set: in-memory fan-out, single instance"

@@ -1,7 +1,7 @@
 //! Process metrics as atomics, rendered in the Prometheus text exposition format.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use protocol::roomcast::codes::AuthReason;
 
@@ -40,6 +40,24 @@ pub struct Metrics {
     pub connect_failure_closes: AtomicU64,
     /// Polling sessions closed because no request followed their handshake.
     pub abandoned_sessions: AtomicU64,
+    /// Redis fan-out is configured (the `roomcast_redis_*` families are rendered).
+    pub redis_enabled: AtomicBool,
+    /// 1 while both Redis connections (append and read) are up.
+    pub redis_up: AtomicI64,
+    /// Redis reconnections (append or read connection) after a loss.
+    pub redis_reconnects: AtomicU64,
+    /// Entries this instance appended that its reader has not read yet.
+    pub redis_read_lag_events: AtomicI64,
+    /// Age of the last entry read when it was read (ms, Redis time vs local time).
+    pub redis_read_lag_ms: AtomicI64,
+    /// Time since this instance last read back its own delivery probe (ms, -1: never).
+    pub redis_probe_age_ms: AtomicI64,
+    /// Times the reader found entries trimmed before it read them.
+    pub redis_gaps: AtomicU64,
+    /// Entries lost in those gaps.
+    pub redis_gap_events: AtomicU64,
+    /// Times the stream's sequence went backwards (Redis lost its data).
+    pub redis_resets: AtomicU64,
 }
 
 #[allow(unreachable_patterns)]
@@ -179,6 +197,9 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
+        if self.redis_enabled.load(Relaxed) {
+            self.render_redis(&mut s);
+        }
         let _ = writeln!(
             s,
             "# HELP roomcast_auth_failures_total Failed namespace CONNECTs by reason.\n# TYPE roomcast_auth_failures_total counter"
@@ -203,6 +224,59 @@ impl Metrics {
         }
         s
     }
+
+    fn render_redis(&self, s: &mut String) {
+        let gauges = [
+            (
+                "roomcast_redis_up",
+                "1 while the Redis append and read connections are up.",
+                self.redis_up.load(Relaxed),
+            ),
+            (
+                "roomcast_redis_read_lag_events",
+                "Entries appended by this instance and not yet read back.",
+                self.redis_read_lag_events.load(Relaxed),
+            ),
+            (
+                "roomcast_redis_read_lag_ms",
+                "Age of the last stream entry when this instance read it (ms).",
+                self.redis_read_lag_ms.load(Relaxed),
+            ),
+            (
+                "roomcast_redis_probe_age_ms",
+                "Time since this instance read back its own delivery probe (ms, -1: never).",
+                self.redis_probe_age_ms.load(Relaxed),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let counters = [
+            (
+                "roomcast_redis_reconnects_total",
+                "Redis reconnections after a lost connection.",
+                self.redis_reconnects.load(Relaxed),
+            ),
+            (
+                "roomcast_redis_gaps_total",
+                "Times entries were trimmed before this instance read them.",
+                self.redis_gaps.load(Relaxed),
+            ),
+            (
+                "roomcast_redis_gap_events_total",
+                "Entries lost in gaps.",
+                self.redis_gap_events.load(Relaxed),
+            ),
+            (
+                "roomcast_redis_resets_total",
+                "Times the stream sequence went backwards (Redis lost its data).",
+                self.redis_resets.load(Relaxed),
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -222,5 +296,12 @@ mod tests {
         assert!(text.contains("roomcast_publish_requests_total{status=\"413\"} 1"));
         assert!(text.contains("# TYPE roomcast_slow_consumer_disconnects_total counter"));
         assert!(text.contains("# TYPE roomcast_sockets_connected gauge"));
+        assert!(!text.contains("roomcast_redis_up"));
+        m.redis_enabled.store(true, Relaxed);
+        m.redis_gap_events.fetch_add(4, Relaxed);
+        let text = m.render();
+        assert!(text.contains("# TYPE roomcast_redis_up gauge\nroomcast_redis_up 0"));
+        assert!(text.contains("roomcast_redis_gap_events_total 4"));
+        assert!(text.contains("# TYPE roomcast_redis_probe_age_ms gauge"));
     }
 }

@@ -1,6 +1,7 @@
 //! `POST /v1/publish`: checks in the spec's order (PUB-25) — method 405, token 401,
 //! scope 403, Content-Type 415, size 413, JSON 400, room 400, type 400, organization
-//! 403 — then one envelope, encoded once, handed to the hub; 202 with its id and time.
+//! 403 — then one envelope, encoded once, handed to fan-out; 202 with its id and time once
+//! fan-out holds it, else 503 `UNAVAILABLE` (PUB-24).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -17,7 +18,6 @@ use tracing::debug;
 use crate::auth::{bearer_token, PublishAuthError};
 use crate::body::{declared_length, read_body, BodyError};
 use crate::driver::{envelope_text, now_ms};
-use crate::hub::Frame;
 use crate::server::{json_error, respond, Resp, Shared};
 
 /// Handles one publish request.
@@ -169,8 +169,15 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     let room_name = room.to_string();
     let timestamp = Timestamp(now_ms());
     let (text, event_id) = envelope_text(&shared.config.namespace, event_type, timestamp, payload);
-    let frame = Frame::Text(text.into());
-    shared.hub.publish(&room_name, &frame);
+    // PUB-24: 202 only once fan-out holds the event (with Redis: the append is acked)
+    if let Err(e) = shared.fanout.publish(&room_name, text).await {
+        debug!(reason = e.0, "publish refused: fan-out unavailable");
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "Fan-out unavailable",
+        );
+    }
     shared.metrics.events_published.fetch_add(1, Relaxed);
     let body = json!({
         "eventId": event_id.to_string(),

@@ -27,6 +27,7 @@ use crate::auth::{HandshakeTokens, KeyError, Verifier};
 use crate::body::{self, BodyError};
 use crate::config::Config;
 use crate::engine::{self, EngineSession, SessionKind, TransportState};
+use crate::fanout::Fanout;
 use crate::hub::Hub;
 use crate::limits::{LogLimiter, Pending, PendingFull};
 use crate::metrics::Metrics;
@@ -52,13 +53,17 @@ pub enum ServerError {
     /// Reading the local address failed.
     #[error("cannot read the local address: {0}")]
     LocalAddr(std::io::Error),
+    /// The Redis URL was refused by the client library.
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// State shared by every connection of one server.
 pub(crate) struct Shared {
     pub config: Config,
     pub verifier: Option<Verifier>,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
+    pub fanout: Fanout,
     pub metrics: Arc<Metrics>,
     pub served: Vec<String>,
     pub shutdown: watch::Sender<bool>,
@@ -191,8 +196,11 @@ impl Server {
         };
         let shards = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
         let (shutdown, _) = watch::channel(false);
+        let hub = Arc::new(Hub::new(shards, Arc::clone(&metrics)));
+        let fanout = Fanout::start(&config, Arc::clone(&hub), Arc::clone(&metrics))?;
         let shared = Arc::new(Shared {
-            hub: Hub::new(shards, Arc::clone(&metrics)),
+            hub,
+            fanout,
             config,
             verifier,
             metrics,
@@ -254,6 +262,7 @@ impl Server {
         while shared.session_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        shared.fanout.stop();
         info!(event = "stopped", "server stopped");
     }
 }
@@ -406,15 +415,24 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>, peer: IpAddr) -> Res
                     "text/plain",
                     "shutting down",
                 )
+            } else if !shared.fanout.ready() {
+                respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "fan-out unavailable",
+                )
             } else {
                 respond(StatusCode::OK, "text/plain", "ok")
             }
         }
-        "/metrics" => respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            shared.metrics.render(),
-        ),
+        "/metrics" => {
+            shared.fanout.observe();
+            respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                shared.metrics.render(),
+            )
+        }
         _ => json_error(
             StatusCode::NOT_FOUND,
             protocol::roomcast::codes::ErrorCode::NotFound,

@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod env;
+mod fan;
 mod fuzz;
 mod hostile;
 mod life;
