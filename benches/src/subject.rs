@@ -203,6 +203,14 @@ impl Subject {
         self.pids.iter().map(|&p| os::cpu_time(p)).sum()
     }
 
+    /// Time the server's threads waited for a CPU so far (all instances).
+    pub fn run_delay(&self) -> Option<Duration> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().map(|&p| os::run_delay(p)).sum()
+    }
+
     /// The server's resident memory (all instances), if it can be measured.
     pub fn rss(&self) -> Option<u64> {
         if self.pids.is_empty() {
