@@ -33,8 +33,7 @@ fn jwt_verify(c: &mut Criterion) {
     let mut jwt = Config::with_secret(&secret).jwt;
     jwt.public_keys_pem = vec![read("rs256-public.pem"), read("es256-public.pem")];
     jwt.algorithms = vec!["HS256".into(), "RS256".into(), "ES256".into()];
-    let verifier = Verifier::new(&jwt)
-    .expect("the fixture keys load");
+    let verifier = Verifier::new(&jwt).expect("the fixture keys load");
     let claims = json!({"sub": "u1", "organizationId": "acme", "exp": now() + 3600});
     let cases = [
         ("HS256", Algorithm::HS256, EncodingKey::from_secret(&secret)),

@@ -307,7 +307,7 @@ pub fn side_by_side(runs: &[Vec<Figures>]) -> String {
 /// One server's figures as a markdown table, one row per scenario.
 pub fn table(figs: &[Figures]) -> String {
     let mut out = String::from(
-        "| scenario | deliveries/s | p50 / p99 / max ms | server µs CPU/delivery | lost / dup / reord | KiB/conn | handshakes/s (p99 ms) | load CPU | notes |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | deliveries/s | p50 / p99 / max ms | server µs CPU/delivery | lost / dup / reord | KiB/conn | handshakes/s (p99 ms) | load CPU (CPU wait) | notes |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or("—".to_owned(), f);
     for f in figs {
@@ -331,7 +331,11 @@ pub fn table(figs: &[Figures]) -> String {
                 (Some(h), None) => si(h),
                 _ => "—".to_owned(),
             },
-            opt(f.load_cpu_pct, |v| format!("{v:.0}%")),
+            match (f.load_cpu_pct, f.cpu_wait_pct) {
+                (Some(l), Some(w)) => format!("{l:.0}% ({w:.0}%)"),
+                (Some(l), None) => format!("{l:.0}%"),
+                _ => "—".to_owned(),
+            },
             {
                 let mut n = flags(f);
                 for note in &f.notes {

@@ -186,6 +186,8 @@ pub struct RunConfig {
     pub minter: Arc<Minter>,
     /// Where progress lines go (stderr), or nowhere.
     pub progress: bool,
+    /// The open-file limit in force (this process's; spawned servers inherit it).
+    pub fd_limit: u64,
 }
 
 /// Latency histograms record microseconds, from 1 µs to 1 h, 2 significant digits
