@@ -715,16 +715,28 @@ async fn fanout(
     Ok(fig)
 }
 
+/// `(instance, organization, user)` for `conns` clients spread over the instances and
+/// 100 organizations (scenarios that publish nothing).
+fn spread(conns: usize, subject: &Subject, user_prefix: &str) -> Vec<(usize, String, String)> {
+    let n_inst = subject.endpoints.len();
+    (0..conns)
+        .map(|i| {
+            (
+                i % n_inst,
+                format!("bench-{}", i % 100),
+                format!("{user_prefix}{i}"),
+            )
+        })
+        .collect()
+}
+
 async fn idle(
     conns: usize,
     subject: &Subject,
     cfg: &RunConfig,
     label: &str,
 ) -> anyhow::Result<Figures> {
-    let n_inst = subject.endpoints.len();
-    let who = (0..conns)
-        .map(|i| (i % n_inst, format!("bench-{}", i % 100), format!("idle{i}")))
-        .collect();
+    let who = spread(conns, subject, "idle");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = subject.rss();
     if cfg.progress {
@@ -794,10 +806,7 @@ async fn handshake(
     cfg: &RunConfig,
     label: &str,
 ) -> anyhow::Result<Figures> {
-    let n_inst = subject.endpoints.len();
-    let who = (0..conns)
-        .map(|i| (i % n_inst, format!("bench-{}", i % 100), format!("hs{i}")))
-        .collect();
+    let who = spread(conns, subject, "hs");
     if cfg.progress {
         eprintln!(
             "{:6.1}s [{label}] {conns} handshakes, {} in flight",

@@ -137,13 +137,7 @@ impl Subject {
             if tls {
                 bail!("{url}: TLS is not supported; point --target at the plain ws:// port");
             }
-            let host = uri.host().context("the target URL has no host")?;
-            let port = uri.port_u16().unwrap_or(80);
-            let addr = tokio::net::lookup_host((host, port))
-                .await
-                .with_context(|| format!("cannot resolve {host}"))?
-                .next()
-                .with_context(|| format!("{host} resolves to no address"))?;
+            let addr = crate::publisher::resolve(&uri).await?;
             let path = match uri.path() {
                 "" | "/" => "/socket.io/",
                 p => p,
