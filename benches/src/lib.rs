@@ -1,12 +1,22 @@
 //! Roomcast benchmarks.
 //!
-//! Today this package holds one criterion bench, `benches/codec.rs`: the cost of
-//! the `protocol` codec on the hot path of fan-out — encoding one published
-//! envelope as a Socket.IO EVENT in an Engine.IO WebSocket frame, decoding it
-//! back (as a client or the harness does), and decoding a long-polling payload.
-//! Run it with `cargo bench -p benches`.
+//! - `roomcast-bench` (`src/bin/roomcast_bench.rs`): a load generator that speaks the
+//!   wire itself (through the sans-io `protocol` crate) and measures any Roomcast server,
+//!   spawned (`--spawn CMD`) or running (`--target URL`): fan-out throughput and
+//!   latency, idle-connection memory, handshake storms, lost/duplicated/reordered
+//!   deliveries, server and generator CPU. See `BENCHMARKS.md`.
+//! - `roomcast-floor` (`src/bin/roomcast_floor.rs`, [`floor`]): the floor of the
+//!   side-by-side table, a bare tokio-tungstenite writer with a minimal handshake.
+//! - criterion micro-benchmarks under `benches/` (`cargo bench -p benches`).
 //!
-//! Later issues add the fan-out benchmarks proper: a load generator that
-//! connects many Socket.IO clients to any Roomcast server (the reference server
-//! or yours), publishes through `POST /v1/publish` and records delivery latency
-//! in an HDR histogram. None of that exists yet; this library is empty.
+//! Speed is measured here and never asserted in tests.
+
+pub mod floor;
+pub mod os;
+pub mod publisher;
+pub mod report;
+pub mod scenario;
+pub mod seq_track;
+pub mod subject;
+pub mod token;
+pub mod wire_client;

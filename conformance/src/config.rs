@@ -109,6 +109,16 @@ pub struct Args {
     /// Run the model-based property test with this many cases instead of the checks.
     #[arg(long)]
     pub model_cases: Option<u32>,
+    /// ERRORs (checks the harness's own setup kept from running) do not fail the run.
+    #[arg(long)]
+    pub allow_errors: bool,
+    /// The implementation's own name of a setting the spec names (OPS-8), SPEC=YOURS
+    /// (repeatable), e.g. ROOMCAST_PING_INTERVAL_MS=MY_PING_MS; private instances get YOURS.
+    #[arg(long = "env-name", value_name = "SPEC=YOURS")]
+    pub env_names: Vec<String>,
+    /// Run the selection N times and report per-check verdict counts and flake rates.
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
 }
 
 /// The TOML file: the same options, kebab-case keys.
@@ -169,6 +179,14 @@ pub struct FileConfig {
     pub seed: Option<u64>,
     /// See [`Args::jobs`].
     pub jobs: Option<usize>,
+    /// See [`Args::allow_errors`].
+    #[serde(default)]
+    pub allow_errors: bool,
+    /// See [`Args::env_names`]: a table `[env-name]` of `SPEC = "YOURS"`.
+    #[serde(default)]
+    pub env_name: std::collections::BTreeMap<String, String>,
+    /// See [`Args::repeat`].
+    pub repeat: Option<u32>,
 }
 
 /// Errors reading the configuration file.
@@ -216,10 +234,15 @@ fn merge(a: &mut Args, f: FileConfig) -> Args {
         report,
         timeout_ms,
         seed,
-        jobs
+        jobs,
+        repeat
     );
     fill_vec!(targets: targets, features: features, extra_keys: extra_keys, env: env, filters: filters);
     a.strict |= f.strict;
+    a.allow_errors |= f.allow_errors;
+    if a.env_names.is_empty() {
+        a.env_names = f.env_name.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    }
     a.clone()
 }
 
@@ -239,6 +262,24 @@ mod tests {
         assert_eq!(m.features, vec!["polling"]);
         assert_eq!(m.jobs, Some(2));
         assert!(m.strict);
+    }
+
+    #[test]
+    fn env_names_and_allow_errors_come_from_the_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("roomcast.toml");
+        std::fs::write(
+            &p,
+            "allow-errors = true\nrepeat = 3\n[env-name]\nROOMCAST_PING_INTERVAL_MS = \"MY_PING_MS\"\n",
+        )
+        .unwrap();
+        let m = merge_file(Args::parse_from(["x"]), &p).unwrap();
+        assert!(m.allow_errors);
+        assert_eq!(m.repeat, Some(3));
+        assert_eq!(m.env_names, vec!["ROOMCAST_PING_INTERVAL_MS=MY_PING_MS"]);
+        let flag = Args::parse_from(["x", "--env-name", "JWT_LEEWAY_SECS=LEEWAY"]);
+        let m = merge_file(flag, &p).unwrap();
+        assert_eq!(m.env_names, vec!["JWT_LEEWAY_SECS=LEEWAY"], "flags win");
     }
 
     #[test]

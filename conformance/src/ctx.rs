@@ -20,6 +20,10 @@ pub enum FailureKind {
     Failed,
     /// The check could not run here (missing key material, feature, spawn mode).
     Skipped,
+    /// The harness's own setup kept the check from running (a driver not
+    /// installed, a private instance that did not start, a setting the
+    /// implementation did not apply): neither PASS nor FAIL of the requirement.
+    Error,
 }
 
 /// A check's failure (or skip) with expected-versus-actual detail.
@@ -51,6 +55,17 @@ impl CheckFailure {
         CheckFailure {
             kind: FailureKind::Skipped,
             message: reason.into(),
+            expected: None,
+            actual: None,
+        }
+    }
+
+    /// An ERROR: what is missing in the harness's own setup, and the command
+    /// (or option) that fixes it.
+    pub fn error(missing: impl std::fmt::Display, fix: impl std::fmt::Display) -> Self {
+        CheckFailure {
+            kind: FailureKind::Error,
+            message: format!("{missing}; fix: {fix}"),
             expected: None,
             actual: None,
         }
@@ -345,9 +360,12 @@ impl Ctx {
         }
         self.tr
             .note(format!("spawn a private instance with {env:?}"));
-        crate::spawn::Instance::start(&spec)
-            .await
-            .map_err(|e| CheckFailure::fail(format!("the private instance did not start: {e}")))
+        crate::spawn::Instance::start(&spec).await.map_err(|e| {
+            CheckFailure::error(
+                format!("the private instance with {env:?} did not start: {e}"),
+                "make the command start with these settings, or map their names with --env-name SPEC=YOURS",
+            )
+        })
     }
 
     /// A private cluster: its own `redis-server` and `n` instances sharing it.
@@ -363,7 +381,12 @@ impl Ctx {
         };
         let redis = crate::redis::RedisServer::start(&self.cfg.redis_server)
             .await
-            .map_err(|e| CheckFailure::fail(format!("cannot provision Redis: {e}")))?;
+            .map_err(|e| {
+                CheckFailure::error(
+                    format!("cannot provision Redis: {e}"),
+                    "install redis-server (`cargo xtask prereqs`) or give --redis-server PROG",
+                )
+            })?;
         let mut spec = spec.clone();
         spec.redis_url = Some(redis.url());
         self.tr

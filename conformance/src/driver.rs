@@ -6,6 +6,7 @@ use crate::transcript::Dir;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -21,18 +22,39 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts `program args…` and waits for its `ready` event.
+    /// Starts `program args…` and waits for its `ready` event. A driver that
+    /// cannot start, exits or stays silent before `ready` is an ERROR (the
+    /// harness's setup), never a FAIL of the implementation.
     pub async fn start(ctx: &Ctx, program: &str, args: &[&str]) -> Result<Driver, CheckFailure> {
+        let fix = install_hint(program);
+        let cmdline = format!("{program} {}", args.join(" "));
         let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
-                CheckFailure::fail(format!("cannot start the client driver {program}: {e}"))
+                CheckFailure::error(
+                    format!("cannot start the client driver `{cmdline}`: {e}"),
+                    fix,
+                )
             })?;
+        // keep the driver's last stderr lines: they say why it did not start
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
+        if let Some(err) = child.stderr.take() {
+            let tail = stderr_tail.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                    if t.len() < 40 && !l.trim().is_empty() {
+                        t.push_back(l);
+                    }
+                }
+            });
+        }
         let stdin = child
             .stdin
             .take()
@@ -49,12 +71,38 @@ impl Driver {
             ctx: ctx.clone(),
             chan: ctx.tr.channel("client"),
         };
-        d.wait(
-            |v| v["ev"] == "ready",
-            Duration::from_secs(15),
-            "the driver's ready event",
-        )
-        .await?;
+        if let Err(e) = d
+            .wait(
+                |v| v["ev"] == "ready",
+                Duration::from_secs(15),
+                "the driver's ready event",
+            )
+            .await
+        {
+            // give a dying driver a moment to finish its stderr
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let lines = stderr_tail
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            // the line that names the problem (`Error: Cannot find module …`), else the last ones
+            let tail: Vec<String> = match lines.iter().find(|l| l.contains("Error")) {
+                Some(l) => vec![l.trim().to_string()],
+                None => lines.iter().rev().take(3).rev().cloned().collect(),
+            };
+            return Err(CheckFailure::error(
+                format!(
+                    "the client driver `{cmdline}` did not get ready ({}){}",
+                    e.message,
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its stderr: {}", tail.join(" | "))
+                    }
+                ),
+                fix,
+            ));
+        }
         Ok(d)
     }
 
@@ -126,6 +174,15 @@ impl Driver {
         {
             let _ = self.child.kill().await;
         }
+    }
+}
+
+/// The command that installs what the driver `program` needs.
+pub fn install_hint(program: &str) -> &'static str {
+    if program.contains("python") {
+        "run `fixtures/clients/python/install.sh` (or `cargo xtask prereqs`), or give --python-driver"
+    } else {
+        "run `npm ci` in fixtures/clients/node (or `cargo xtask prereqs`), or give --node-driver"
     }
 }
 

@@ -18,6 +18,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod balancer;
 pub mod checks;
 pub mod client;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod ctx;
 pub mod driver;
 pub mod expect;
+pub mod history;
 pub mod http;
 pub mod model;
 pub mod polling;

@@ -1,8 +1,9 @@
 //! `roomcast-conformance`: the command-line front of the harness.
 //!
 //! Exit codes: 0 nothing FAILed; 1 at least one FAIL (or a stale expected
-//! failure); 2 usage, configuration or spawn error; 130 interrupted (SIGINT or
-//! SIGTERM) after stopping every spawned process.
+//! failure); 2 usage, configuration or spawn error; 3 no FAIL, but ERRORs (the
+//! harness's own setup kept checks from running) and no `--allow-errors`;
+//! 130 interrupted (SIGINT or SIGTERM) after stopping every spawned process.
 #![forbid(unsafe_code)]
 
 use anyhow::{bail, Context as _, Result};
@@ -200,6 +201,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
     };
     let keys = read_keys(&args, spawn_secret.as_deref())?;
     let mut cluster = None;
+    let mut provisioned_redis: Option<conformance::redis::RedisServer> = None;
     let mut targets = args.targets.clone();
     if let Some(cmd) = &args.spawn {
         let mut env = Vec::new();
@@ -209,11 +211,35 @@ async fn real_main(mut args: Args) -> Result<i32> {
                 .with_context(|| format!("--env {kv}: use KEY=VALUE"))?;
             env.push((k.to_string(), v.to_string()));
         }
+        // Several instances declaring `redis` and no --redis-url: one cluster on a Redis
+        // the harness provisions (stopped when the harness ends; killed on drop).
+        let wants_redis = args.instances.unwrap_or(1) > 1
+            && args
+                .features
+                .iter()
+                .flat_map(|f| f.split(','))
+                .any(|f| f.trim() == "redis");
+        let redis_url = match &args.redis_url {
+            Some(u) => Some(u.clone()),
+            None if wants_redis => {
+                let program = args.redis_server.as_deref().unwrap_or("redis-server");
+                let r = conformance::redis::RedisServer::start(program)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot provision Redis for the instances: {e}")
+                    })?;
+                eprintln!("provisioned {program} at {} for the instances", r.url());
+                let url = r.url();
+                provisioned_redis = Some(r);
+                Some(url)
+            }
+            None => None,
+        };
         let spec = SpawnSpec {
             cmd: cmd.clone(),
             env,
             ready_timeout: Duration::from_millis(args.ready_timeout_ms.unwrap_or(30_000)),
-            redis_url: args.redis_url.clone(),
+            redis_url,
             namespace: (namespace != "/").then(|| namespace.clone()),
             jwt_secret: spawn_secret.clone().unwrap_or_default(),
             env_remove: Vec::new(),
@@ -359,7 +385,10 @@ async fn real_main(mut args: Args) -> Result<i32> {
                 *bad += 1;
             }
             if done == total {
-                eprintln!("── {} done: {total} checks, {} failing", o.group, bad);
+                eprintln!(
+                    "── {} done: {total} checks, {} failing or ERROR",
+                    o.group, bad
+                );
             }
         }
     });
@@ -388,12 +417,16 @@ async fn real_main(mut args: Args) -> Result<i32> {
     if let Some(c) = cluster.take() {
         c.stop().await;
     }
+    if let Some(mut r) = provisioned_redis.take() {
+        r.down().await;
+    }
     let info = report::RunInfo {
         targets,
         features: features.into_iter().collect(),
         duration_ms: start.elapsed().as_millis() as u64,
         seed,
         strict: args.strict,
+        allow_errors: args.allow_errors,
     };
     let text = match format.as_str() {
         "json" => report::json(&outcomes, &info),
@@ -436,15 +469,29 @@ async fn real_main(mut args: Args) -> Result<i32> {
     let s = Summary::of(&outcomes);
     if format != "human" {
         eprintln!(
-            "{} pass, {} fail, {} warn, {} skip, {} xfail, {} stale in {:.1} s",
+            "{} pass, {} fail, {} error, {} warn, {} skip, {} xfail, {} stale in {:.1} s\n{}",
             s.pass,
             s.fail,
+            s.error,
             s.warn,
             s.skip,
             s.xfail,
             s.stale,
-            info.duration_ms as f64 / 1000.0
+            info.duration_ms as f64 / 1000.0,
+            report::verdict_line(&outcomes)
         );
     }
-    Ok(if s.ok() && golden_ok { 0 } else { 1 })
+    Ok(exit_code(&s, &info, golden_ok))
+}
+
+/// 1 for a FAIL, STALE or golden difference; 3 for ERRORs alone (unless
+/// `--allow-errors`); else 0.
+fn exit_code(s: &Summary, info: &report::RunInfo, golden_ok: bool) -> i32 {
+    if !s.no_failure() || !golden_ok {
+        1
+    } else if !info.passes(s) {
+        3
+    } else {
+        0
+    }
 }

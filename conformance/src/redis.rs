@@ -1,9 +1,13 @@
-//! A Redis the harness provisions itself (`redis-server` on a free port, no
-//! persistence), so that cluster checks can stop it and bring it back.
+//! A Redis the harness provisions itself (`redis-server` on a free port), so
+//! that cluster checks can stop it, pause it, kill its clients and bring it
+//! back. Without persistence by default; with an append-only file in a
+//! temporary directory when a scenario restarts it and Redis must keep its data.
 
 use crate::spawn::free_port;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 /// A running `redis-server`.
@@ -13,19 +17,37 @@ pub struct RedisServer {
     /// Its port.
     pub port: u16,
     program: String,
+    /// The data directory of an AOF-backed server (removed on drop).
+    dir: Option<PathBuf>,
 }
 
 impl RedisServer {
-    /// Starts `program` (usually `redis-server`) on a free port.
+    /// Starts `program` (usually `redis-server`) on a free port, without persistence.
     pub async fn start(program: &str) -> Result<RedisServer, String> {
+        let mut r = Self::stopped(program, false)?;
+        r.up().await?;
+        Ok(r)
+    }
+
+    /// A server on a free port that is not started yet (`up` starts it);
+    /// with `aof`, its data lives in an append-only file in a fresh temporary
+    /// directory, so a restart keeps it.
+    pub fn stopped(program: &str, aof: bool) -> Result<RedisServer, String> {
         let port = free_port().map_err(|e| e.to_string())?;
-        let mut r = RedisServer {
+        let dir = if aof {
+            let d =
+                std::env::temp_dir().join(format!("roomcast-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            Some(d)
+        } else {
+            None
+        };
+        Ok(RedisServer {
             child: None,
             port,
             program: program.to_string(),
-        };
-        r.up().await?;
-        Ok(r)
+            dir,
+        })
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -33,19 +55,22 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// (Re)starts the server on its port and waits until it accepts connections.
     pub async fn up(&mut self) -> Result<(), String> {
+        let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let dir_text = self.dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+        match &dir_text {
+            Some(d) => args.extend(["--appendonly", "yes", "--appendfsync", "always", "--dir", d]),
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new(&self.program)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -59,16 +84,13 @@ impl RedisServer {
             })?;
         self.child = Some(child);
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            if self.command(&["PING"]).await.is_ok() {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         Err(format!(
-            "redis-server did not listen on {} within 3 s",
+            "redis-server did not answer PING on {} within 3 s",
             self.port
         ))
     }
@@ -78,6 +100,69 @@ impl RedisServer {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill().await;
             let _ = c.wait().await;
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to the running server.
+    pub fn signal(&self, sig: &str) -> Result<(), String> {
+        let pid = self.pid().ok_or("redis-server is not running")?;
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("kill -{sig} {pid} failed"))
+        }
+    }
+
+    /// Sends one command on a fresh connection and returns the first line of
+    /// the reply (`+OK`, `:3`, `-ERR …`; bulk replies are not read further).
+    pub async fn command(&self, args: &[&str]) -> Result<String, String> {
+        resp_command(self.port, args).await
+    }
+}
+
+/// Sends one RESP command to 127.0.0.1:`port`; the first line of the reply.
+pub async fn resp_command(port: u16, args: &[&str]) -> Result<String, String> {
+    let io = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 512];
+        loop {
+            let n = s.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".to_string());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                return Ok(String::from_utf8_lossy(&buf[..i]).into_owned());
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(500), io)
+        .await
+        .map_err(|_| "no answer within 500 ms".to_string())?
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }

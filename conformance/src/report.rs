@@ -19,6 +19,134 @@ pub struct RunInfo {
     pub seed: u64,
     /// `--strict`.
     pub strict: bool,
+    /// `--allow-errors`: ERRORs do not fail the run.
+    pub allow_errors: bool,
+}
+
+impl RunInfo {
+    /// Whether the run passes (exit 0) with these outcomes.
+    pub fn passes(&self, s: &Summary) -> bool {
+        s.no_failure() && (self.allow_errors || s.error == 0)
+    }
+}
+
+/// How much of the spec a run checked, and why the rest was not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// Requirements of the spec (the groups of [`GROUPS`]).
+    pub requirements: usize,
+    /// Requirements a check ran to a verdict on (PASS, FAIL, WARN, XFAIL, STALE).
+    pub checked: usize,
+    /// Requirements not checked, counted per reason, largest first.
+    pub not_checked: Vec<NotChecked>,
+}
+
+/// A reason requirements were not checked, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotChecked {
+    /// `feature not declared`, `needs --spawn`, `key material missing`,
+    /// `ERROR`, `not applicable` (the check says why) or `not selected` (`--filter`).
+    pub reason: String,
+    /// Requirements.
+    pub count: usize,
+}
+
+/// Why a requirement got no verdict, from its outcome (`None`: no check ran).
+pub fn not_checked_reason(o: Option<&Outcome>) -> Option<&'static str> {
+    let Some(o) = o else {
+        return Some("not selected");
+    };
+    match o.verdict {
+        Verdict::Error => Some("ERROR"),
+        Verdict::Skip => {
+            let m = o.message.as_deref().unwrap_or("");
+            Some(if m.starts_with("feature `") || m.contains("declare `") {
+                "feature not declared"
+            } else if m.contains("--spawn") {
+                "needs --spawn"
+            } else if m.contains("key") || m.contains("cannot mint") {
+                "key material missing"
+            } else {
+                "not applicable"
+            })
+        }
+        _ => None,
+    }
+}
+
+impl Coverage {
+    /// The coverage of `outcomes` over the spec's requirements.
+    pub fn of(outcomes: &[Outcome]) -> Coverage {
+        let mut c = Coverage::default();
+        let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        for r in spec::requirements()
+            .iter()
+            .filter(|r| GROUPS.contains(&r.group()))
+        {
+            c.requirements += 1;
+            match not_checked_reason(outcomes.iter().find(|o| o.id == r.id)) {
+                None => c.checked += 1,
+                Some(why) => *reasons.entry(why).or_default() += 1,
+            }
+        }
+        let mut v: Vec<NotChecked> = reasons
+            .into_iter()
+            .map(|(k, n)| NotChecked {
+                reason: k.to_string(),
+                count: n,
+            })
+            .collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        c.not_checked = v;
+        c
+    }
+
+    /// `131 of 167 checked; 36 not checked (30 feature not declared, 6 needs --spawn)`.
+    pub fn sentence(&self) -> String {
+        let missing: usize = self.not_checked.iter().map(|n| n.count).sum();
+        let mut t = format!("{} of {} checked", self.checked, self.requirements);
+        if missing > 0 {
+            let why: Vec<String> = self
+                .not_checked
+                .iter()
+                .map(|n| format!("{} {}", n.count, n.reason))
+                .collect();
+            let _ = write!(t, "; {missing} not checked ({})", why.join(", "));
+        }
+        t
+    }
+}
+
+/// The verdict word of a run: NOT CONFORMANT (a FAIL or STALE), INCOMPLETE
+/// (no FAIL, but ERRORs: requirements the harness could not check), or CONFORMANT.
+pub fn verdict_word(s: &Summary) -> &'static str {
+    if !s.no_failure() {
+        "NOT CONFORMANT"
+    } else if s.error > 0 {
+        "INCOMPLETE"
+    } else {
+        "CONFORMANT"
+    }
+}
+
+/// The verdict line: `CONFORMANT: 155 of 167 checked; 12 not checked (…)`.
+pub fn verdict_line(outcomes: &[Outcome]) -> String {
+    let s = Summary::of(outcomes);
+    let mut line = format!(
+        "{}: {}",
+        verdict_word(&s),
+        Coverage::of(outcomes).sentence()
+    );
+    if s.error > 0 {
+        let _ = write!(
+            line,
+            " — {} ERROR{}: the harness's own setup kept {} from running (see each ERROR's fix)",
+            s.error,
+            if s.error == 1 { "" } else { "S" },
+            if s.error == 1 { "a check" } else { "checks" }
+        );
+    }
+    line
 }
 
 fn indent(s: &str, pad: &str) -> String {
@@ -51,7 +179,7 @@ pub fn human(outcomes: &[Outcome], info: &RunInfo) -> String {
     for o in outcomes.iter().filter(|o| {
         matches!(
             o.verdict,
-            Verdict::Fail | Verdict::Warn | Verdict::Stale | Verdict::Xfail
+            Verdict::Fail | Verdict::Error | Verdict::Warn | Verdict::Stale | Verdict::Xfail
         )
     }) {
         let _ = writeln!(
@@ -98,44 +226,52 @@ pub fn human(outcomes: &[Outcome], info: &RunInfo) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(
-        out,
-        "{:<6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}",
-        "group", "total", "pass", "fail", "warn", "skip", "xfail", "stale"
-    );
+    let _ = writeln!(out, "{}", table_row("group", None));
     let mut groups: Vec<&str> = outcomes.iter().map(|o| o.group).collect();
     groups.sort_by_key(|g| group_rank(g));
     groups.dedup();
     for g in groups {
         let os: Vec<Outcome> = outcomes.iter().filter(|o| o.group == g).cloned().collect();
-        let s = Summary::of(&os);
-        let _ = writeln!(
-            out,
-            "{:<6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}",
-            g, s.total, s.pass, s.fail, s.warn, s.skip, s.xfail, s.stale
-        );
+        let _ = writeln!(out, "{}", table_row(g, Some(&Summary::of(&os))));
     }
     let s = Summary::of(outcomes);
+    let _ = writeln!(out, "{}", table_row("all", Some(&s)));
     let _ = writeln!(
         out,
-        "{:<6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}",
-        "all", s.total, s.pass, s.fail, s.warn, s.skip, s.xfail, s.stale
-    );
-    let _ = writeln!(
-        out,
-        "\n{} — {} checks in {:.1} s against {} (seed {}){}",
-        if s.ok() {
-            "CONFORMANT"
-        } else {
-            "NOT CONFORMANT"
-        },
+        "\n{}\n{} checks in {:.1} s against {} (seed {}){}{}",
+        verdict_line(outcomes),
         s.total,
         info.duration_ms as f64 / 1000.0,
         info.targets.join(", "),
         info.seed,
-        if info.strict { ", strict" } else { "" }
+        if info.strict { ", strict" } else { "" },
+        if info.allow_errors && s.error > 0 {
+            ", --allow-errors: the ERRORs do not fail the run"
+        } else {
+            ""
+        }
     );
     out
+}
+
+/// One row of the human table: the header (`s` = None) or a group's counts.
+fn table_row(name: &str, s: Option<&Summary>) -> String {
+    let mut row = format!("{name:<6} ");
+    match s {
+        None => {
+            let _ = write!(row, "{:>5}", "total");
+            for v in Verdict::ALL {
+                let _ = write!(row, " {:>5}", v.as_str().to_ascii_lowercase());
+            }
+        }
+        Some(s) => {
+            let _ = write!(row, "{:>5}", s.total);
+            for v in Verdict::ALL {
+                let _ = write!(row, " {:>5}", s.count(v));
+            }
+        }
+    }
+    row
 }
 
 /// The JSON report.
@@ -149,8 +285,12 @@ pub fn json(outcomes: &[Outcome], info: &RunInfo) -> String {
         "seed": info.seed,
         "strict": info.strict,
         "duration_ms": info.duration_ms,
+        "allow_errors": info.allow_errors,
         "summary": Summary::of(outcomes),
-        "ok": Summary::of(outcomes).ok(),
+        "verdict": verdict_word(&Summary::of(outcomes)),
+        "verdict_line": verdict_line(outcomes),
+        "coverage": Coverage::of(outcomes),
+        "ok": info.passes(&Summary::of(outcomes)),
         "results": outcomes,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
@@ -221,9 +361,10 @@ pub fn junit(outcomes: &[Outcome], info: &RunInfo) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
-        "<testsuites name=\"roomcast-conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"roomcast-conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
         s.total,
         s.fail + s.stale,
+        s.error,
         s.skip + s.xfail,
         info.duration_ms as f64 / 1000.0
     );
@@ -240,9 +381,10 @@ pub fn junit(outcomes: &[Outcome], info: &RunInfo) -> String {
         let time: u64 = os.iter().map(|o| o.duration_ms).sum();
         let _ = writeln!(
             x,
-            "  <testsuite name=\"{g}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
+            "  <testsuite name=\"{g}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
             gs.total,
             gs.fail + gs.stale,
+            gs.error,
             gs.skip + gs.xfail,
             time as f64 / 1000.0
         );
@@ -262,6 +404,14 @@ pub fn junit(outcomes: &[Outcome], info: &RunInfo) -> String {
                         ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                         xml_escape(o.message.as_deref().unwrap_or("failed")),
                         o.level.as_str(),
+                        cdata(&details_text(o))
+                    );
+                }
+                Verdict::Error => {
+                    let _ = writeln!(
+                        x,
+                        ">\n      <error message=\"{}\" type=\"harness-setup\">{}</error>\n    </testcase>",
+                        xml_escape(o.message.as_deref().unwrap_or("harness setup error")),
                         cdata(&details_text(o))
                     );
                 }
@@ -300,36 +450,85 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Roomcast v1 conformance report</title>\n<style>\n");
     h.push_str("body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f4f4f4}\n");
-    h.push_str(".v{font-weight:bold;text-align:center}.v-PASS{background:#c8f0c8}.v-FAIL{background:#f6b3b3}.v-WARN{background:#ffe39a}.v-SKIP{background:#e4e4e4}.v-XFAIL{background:#d9c8f0}.v-STALE{background:#f6b3b3}.v-NOTCHECKED{background:#fff;color:#888}\n");
+    h.push_str(".v{font-weight:bold;text-align:center}.v-PASS{background:#c8f0c8}.v-FAIL{background:#f6b3b3}.v-WARN{background:#ffe39a}.v-SKIP{background:#e4e4e4}.v-XFAIL{background:#d9c8f0}.v-STALE{background:#f6b3b3}.v-ERROR{background:#f3c38b}.v-NOTCHECKED{background:#fff;color:#888}\n");
     h.push_str("pre{background:#f8f8f8;padding:.5em;overflow:auto;font-size:12px}details{margin:.3em 0}.banner{font-size:1.4em;padding:.4em;display:inline-block}\n</style></head><body>\n");
     let _ = writeln!(
         h,
         "<h1>Roomcast v1 conformance</h1>\n<p class=\"banner v-{}\" id=\"overall\">{}</p>",
-        if s.ok() { "PASS" } else { "FAIL" },
-        if s.ok() {
-            "CONFORMANT"
-        } else {
-            "NOT CONFORMANT"
-        }
+        match verdict_word(&s) {
+            "CONFORMANT" => "PASS",
+            "INCOMPLETE" => "ERROR",
+            _ => "FAIL",
+        },
+        xml_escape(&verdict_line(outcomes))
     );
     let _ = writeln!(
         h,
-        "<p>Targets: <code>{}</code> · features: <code>{}</code> · {} checks in {:.1} s · seed {}{}</p>",
+        "<p>Targets: <code>{}</code> · features: <code>{}</code> · {} checks in {:.1} s · seed {}{}{}</p>",
         xml_escape(&info.targets.join(", ")),
         xml_escape(&info.features.join(",")),
         s.total,
         info.duration_ms as f64 / 1000.0,
         info.seed,
-        if info.strict { " · strict" } else { "" }
+        if info.strict { " · strict" } else { "" },
+        if info.allow_errors { " · --allow-errors" } else { "" }
     );
-    h.push_str("<table id=\"summary\"><tr><th>PASS</th><th>FAIL</th><th>WARN</th><th>SKIP</th><th>XFAIL</th><th>STALE</th></tr><tr>");
-    for v in ["PASS", "FAIL", "WARN", "SKIP", "XFAIL", "STALE"] {
+    // per-group counts first, then what failed or could not run
+    h.push_str("<h2>Groups</h2>\n<table id=\"groups\"><tr><th>group</th><th>total</th>");
+    for v in Verdict::ALL {
+        let _ = write!(h, "<th>{}</th>", v.as_str());
+    }
+    h.push_str("</tr>\n");
+    for g in GROUPS.iter().copied().chain(["all"]) {
+        let os: Vec<Outcome> = outcomes
+            .iter()
+            .filter(|o| g == "all" || o.group == g)
+            .cloned()
+            .collect();
+        if os.is_empty() {
+            continue;
+        }
+        let gs = Summary::of(&os);
+        let _ = write!(h, "<tr id=\"group-{g}\"><td>{g}</td><td>{}</td>", gs.total);
+        for v in Verdict::ALL {
+            let n = gs.count(v);
+            let class = if n > 0 {
+                format!(" class=\"v v-{}\"", v.as_str())
+            } else {
+                String::new()
+            };
+            let _ = write!(h, "<td{class} data-verdict=\"{}\">{n}</td>", v.as_str());
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    let bad: Vec<&Outcome> = outcomes.iter().filter(|o| o.verdict.fails_run()).collect();
+    if !bad.is_empty() {
+        h.push_str("<h2>Failures and errors</h2>\n<ul id=\"failures\">\n");
+        for o in bad {
+            let _ = writeln!(
+                h,
+                "<li><span class=\"v v-{v}\">{v}</span> <a href=\"#d-{id}\">{id}</a> {} — {}</li>",
+                xml_escape(o.title),
+                xml_escape(o.message.as_deref().unwrap_or("")),
+                v = o.verdict.as_str(),
+                id = o.id
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("<h2>Requirements</h2>\n<table id=\"summary\"><tr>");
+    for v in Verdict::ALL {
+        let _ = write!(h, "<th>{}</th>", v.as_str());
+    }
+    h.push_str("</tr><tr>");
+    for v in Verdict::ALL.map(Verdict::as_str) {
         let _ = write!(
             h,
             "<td class=\"v v-{v}\" id=\"count-{v}\" data-verdict=\"{v}\"></td>"
         );
     }
-    h.push_str("</tr></table>\n<h2>Requirements</h2>\n<table id=\"matrix\"><thead><tr><th>ID</th><th>level</th><th>requirement</th><th>feature</th><th>verdict</th><th>ms</th></tr></thead><tbody>\n");
+    h.push_str("</tr></table>\n<table id=\"matrix\"><thead><tr><th>ID</th><th>level</th><th>requirement</th><th>feature</th><th>verdict</th><th>ms</th></tr></thead><tbody>\n");
     let mut ids: Vec<(usize, u32, String)> = spec::requirements()
         .iter()
         .filter(|r| GROUPS.contains(&r.group()))
@@ -389,7 +588,10 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
         );
     }
     h.push_str("</tbody></table>\n<h2>Details</h2>\n");
-    for o in outcomes {
+    // failures and errors first, then the rest in spec order
+    let mut details: Vec<&Outcome> = outcomes.iter().collect();
+    details.sort_by_key(|o| !o.verdict.fails_run());
+    for o in details {
         let open = if o.verdict.fails_run() { " open" } else { "" };
         let _ = writeln!(
             h,
@@ -428,7 +630,7 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
     }
     // counts are filled in by the page itself from the matrix rows, so a
     // browser that renders the page proves the matrix is what it counts
-    h.push_str("<script>\nfor (const v of ['PASS','FAIL','WARN','SKIP','XFAIL','STALE']) {\n  const n = document.querySelectorAll('#matrix tr[data-verdict=\"' + v + '\"]').length;\n  document.getElementById('count-' + v).textContent = String(n);\n}\n</script>\n</body></html>\n");
+    h.push_str("<script>\nfor (const v of ['PASS','FAIL','ERROR','WARN','SKIP','XFAIL','STALE']) {\n  const n = document.querySelectorAll('#matrix tr[data-verdict=\"' + v + '\"]').length;\n  document.getElementById('count-' + v).textContent = String(n);\n}\n</script>\n</body></html>\n");
     h
 }
 
@@ -483,6 +685,7 @@ mod tests {
             duration_ms: 5,
             seed: 1,
             strict: false,
+            allow_errors: false,
         }
     }
 
@@ -490,7 +693,7 @@ mod tests {
     fn junit_escapes_and_counts() {
         let x = junit(&sample(), &info());
         assert!(
-            x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
+            x.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""),
             "{x}"
         );
         assert!(x.contains("Expired &lt;tokens&gt;"));
@@ -504,6 +707,53 @@ mod tests {
         assert_eq!(v["summary"]["fail"], 1);
         assert_eq!(v["ok"], false);
         assert_eq!(v["results"][0]["verdict"], "FAIL");
+    }
+
+    #[test]
+    fn coverage_counts_each_requirement_once_with_the_reason_it_was_not_checked() {
+        let mut os = sample();
+        os[2].message = Some("feature `polling` not declared (add it)".into());
+        os.push(Outcome {
+            id: "OPS-3",
+            group: "OPS",
+            verdict: Verdict::Error,
+            message: Some("the private instance did not start; fix: x".into()),
+            ..os[1].clone()
+        });
+        let c = Coverage::of(&os);
+        let in_groups = spec::requirements()
+            .iter()
+            .filter(|r| GROUPS.contains(&r.group()))
+            .count();
+        assert_eq!(c.requirements, in_groups);
+        assert_eq!(c.checked, 2, "AUTH-3 FAIL and ROOM-1 PASS");
+        let reason = |r: &str| {
+            c.not_checked
+                .iter()
+                .find(|n| n.reason == r)
+                .map(|n| n.count)
+        };
+        assert_eq!(reason("feature not declared"), Some(1));
+        assert_eq!(reason("ERROR"), Some(1));
+        assert_eq!(reason("not selected"), Some(c.requirements - 4));
+        let line = verdict_line(&os);
+        assert!(
+            line.starts_with(&format!(
+                "NOT CONFORMANT: 2 of {} checked; ",
+                c.requirements
+            )),
+            "{line}"
+        );
+        assert!(line.contains("1 ERROR:"), "{line}");
+        let ok = vec![os[1].clone()];
+        assert!(verdict_line(&ok).starts_with("CONFORMANT: 1 of "));
+        let errs = vec![os[1].clone(), os[3].clone()];
+        assert!(verdict_line(&errs).starts_with("INCOMPLETE: 1 of "));
+        let x = junit(&errs, &info());
+        assert!(
+            x.contains("errors=\"1\"") && x.contains("<error message=\"the private instance"),
+            "{x}"
+        );
     }
 
     #[test]

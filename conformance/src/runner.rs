@@ -73,6 +73,9 @@ pub enum Verdict {
     Xfail,
     /// Listed in `--expected-failures` but passed: the list is stale.
     Stale,
+    /// Not run because of the harness's own setup (what is missing and the
+    /// fix are in the message): neither PASS nor FAIL of the requirement.
+    Error,
 }
 
 impl Verdict {
@@ -85,13 +88,25 @@ impl Verdict {
             Verdict::Skip => "SKIP",
             Verdict::Xfail => "XFAIL",
             Verdict::Stale => "STALE",
+            Verdict::Error => "ERROR",
         }
     }
 
-    /// Whether this verdict fails the run.
+    /// Whether this verdict fails the run (an ERROR does unless `--allow-errors`).
     pub fn fails_run(self) -> bool {
-        matches!(self, Verdict::Fail | Verdict::Stale)
+        matches!(self, Verdict::Fail | Verdict::Stale | Verdict::Error)
     }
+
+    /// Every verdict, in the order reports list them.
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Error,
+        Verdict::Warn,
+        Verdict::Skip,
+        Verdict::Xfail,
+        Verdict::Stale,
+    ];
 }
 
 /// The result of one check.
@@ -183,6 +198,7 @@ pub fn classify(
         Ok(()) if listed => Verdict::Stale,
         Ok(()) => Verdict::Pass,
         Err(f) if f.kind == FailureKind::Skipped => Verdict::Skip,
+        Err(f) if f.kind == FailureKind::Error => Verdict::Error,
         Err(_) if listed => Verdict::Xfail,
         Err(_) => match def.level {
             Level::Must => Verdict::Fail,
@@ -203,8 +219,10 @@ pub async fn run(
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let mut outcomes = Vec::new();
-    // a check gets this long in total, whatever its steps do
+    // a check gets this long in total, whatever its steps do; a FAULT scenario
+    // waits for the ones before it (they run one at a time) and stages a fault
     let budget = Duration::from_secs(20).max(cfg.step * 8);
+    let fault_budget = Duration::from_secs(240).max(cfg.step * 60);
     for def in defs.iter().copied().filter(|d| selected(d, &opts.filters)) {
         if let Some(feat) = def.feature {
             if !cfg.features.contains(feat) {
@@ -230,6 +248,11 @@ pub async fn run(
                 id: def.id,
             };
             let start = Instant::now();
+            let budget = if def.group() == "FAULT" {
+                fault_budget
+            } else {
+                budget
+            };
             let fut = (def.run)(ctx);
             let handle = tokio::spawn(fut);
             let abort = handle.abort_handle();
@@ -242,9 +265,12 @@ pub async fn run(
                         .cloned()
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default();
-                    Err(CheckFailure::fail(format!(
-                        "the check panicked (harness bug): {msg}"
-                    )))
+                    Err(CheckFailure::error(
+                        format!(
+                            "the check panicked (a harness bug, not the implementation's): {msg}"
+                        ),
+                        "report it with the seed and this transcript",
+                    ))
                 }
                 Ok(Err(e)) => Err(CheckFailure::fail(format!("the check was cancelled: {e}"))),
                 Err(_) => {
@@ -282,8 +308,8 @@ fn num(id: &str) -> u32 {
 }
 
 /// Order of groups in the spec.
-pub const GROUPS: [&str; 9] = [
-    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS",
+pub const GROUPS: [&str; 10] = [
+    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS", "FAULT",
 ];
 
 /// Position of a group in [`GROUPS`].
@@ -345,6 +371,8 @@ pub struct Summary {
     pub xfail: usize,
     /// STALE.
     pub stale: usize,
+    /// ERROR.
+    pub error: usize,
 }
 
 impl Summary {
@@ -362,14 +390,33 @@ impl Summary {
                 Verdict::Skip => s.skip += 1,
                 Verdict::Xfail => s.xfail += 1,
                 Verdict::Stale => s.stale += 1,
+                Verdict::Error => s.error += 1,
             }
         }
         s
     }
 
-    /// Whether the run passes (exit 0).
+    /// Whether the run passes (exit 0): no FAIL, no STALE, no ERROR.
     pub fn ok(&self) -> bool {
+        self.no_failure() && self.error == 0
+    }
+
+    /// No FAIL and no STALE (ERRORs aside).
+    pub fn no_failure(&self) -> bool {
         self.fail == 0 && self.stale == 0
+    }
+
+    /// The count of one verdict.
+    pub fn count(&self, v: Verdict) -> usize {
+        match v {
+            Verdict::Pass => self.pass,
+            Verdict::Fail => self.fail,
+            Verdict::Warn => self.warn,
+            Verdict::Skip => self.skip,
+            Verdict::Xfail => self.xfail,
+            Verdict::Stale => self.stale,
+            Verdict::Error => self.error,
+        }
     }
 }
 
@@ -422,6 +469,10 @@ mod tests {
         assert_eq!(classify(&AUTH3, &fail, false, &listed), Verdict::Xfail);
         assert_eq!(classify(&AUTH3, &Ok(()), false, &listed), Verdict::Stale);
         assert!(Verdict::Stale.fails_run() && !Verdict::Xfail.fails_run());
+        let error = Err(CheckFailure::error("no driver", "npm ci"));
+        assert_eq!(classify(&AUTH3, &error, false, &none), Verdict::Error);
+        assert_eq!(classify(&AUTH12, &error, true, &listed), Verdict::Error);
+        assert!(Verdict::Error.fails_run());
     }
 
     #[test]

@@ -129,6 +129,19 @@ impl Instance {
 
     /// Like [`Instance::start`]; `JWT_SECRET` is not set when it is listed in `remove`.
     pub async fn start_with(spec: &SpawnSpec, remove: &[&str]) -> Result<Instance, SpawnError> {
+        Self::launch(spec, remove, true).await
+    }
+
+    /// Starts one instance and waits for `/healthz` only (its Redis may be down).
+    pub async fn start_unready(spec: &SpawnSpec) -> Result<Instance, SpawnError> {
+        Self::launch(spec, &[], false).await
+    }
+
+    async fn launch(
+        spec: &SpawnSpec,
+        remove: &[&str],
+        need_ready: bool,
+    ) -> Result<Instance, SpawnError> {
         let port = free_port()?;
         let mut cmd = Command::new("sh");
         // a simple command is exec'd, so that signals reach the implementation
@@ -196,11 +209,11 @@ impl Instance {
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        inst.wait_ready(spec).await?;
+        inst.wait_ready(spec, need_ready).await?;
         Ok(inst)
     }
 
-    async fn wait_ready(&mut self, spec: &SpawnSpec) -> Result<(), SpawnError> {
+    async fn wait_ready(&mut self, spec: &SpawnSpec, need_ready: bool) -> Result<(), SpawnError> {
         let start = Instant::now();
         let tr = Transcript::new();
         let mut what = String::from("GET /healthz");
@@ -227,7 +240,7 @@ impl Instance {
             let url = format!("{}{path}", self.base);
             match http::request(&tr, "GET", &url, &[], None, Duration::from_millis(500)).await {
                 Ok(r) if r.status == 200 => {
-                    if path == "/healthz" {
+                    if path == "/healthz" && need_ready {
                         path = "/readyz";
                         what = "GET /readyz".into();
                         continue;
@@ -259,6 +272,22 @@ impl Instance {
     /// The process id (the implementation itself when the command was exec'd).
     pub fn pid(&self) -> Option<u32> {
         self.pgid
+    }
+
+    /// The exit status text if the process has exited, without waiting.
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(s)) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Sends SIGKILL to the instance's process group (a crash, not a shutdown).
+    pub fn sigkill(&self) {
+        if let Some(p) = self.pgid {
+            signal_group(p, "KILL");
+        }
     }
 
     /// Sends SIGTERM to the instance's process group.

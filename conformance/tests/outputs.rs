@@ -215,3 +215,81 @@ fn a_filter_that_selects_no_check_is_a_usage_error() {
     );
     assert!(!run.stdout.contains("CONFORMANT"), "stdout: {}", run.stdout);
 }
+
+/// A driver that exits before its `ready` event: WIRE-15 and WIRE-17 are
+/// ERRORs (the harness's setup), never FAILs of the implementation.
+#[test]
+fn a_missing_driver_is_an_error_in_every_format_and_fails_the_run() {
+    require_node_peer();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let driver = dir.path().join("driver.js");
+    std::fs::write(
+        &driver,
+        "throw new Error('Cannot find module socket.io-client');\n",
+    )
+    .expect("write");
+    let d = driver.to_string_lossy().into_owned();
+    let html = dir.path().join("report.html");
+    let h = html.to_string_lossy().into_owned();
+    let args = |format: &'static str| {
+        vec![
+            "--spawn",
+            "node fixtures/peers/node/server.js",
+            "--features",
+            "polling",
+            "--filter",
+            "WIRE-15",
+            "--filter",
+            "WIRE-17",
+            "--filter",
+            "WIRE-1",
+            "--node-driver",
+            &d,
+            "--format",
+            format,
+            "--report",
+            &h,
+        ]
+    };
+    let run = harness(&args("json"), &[]);
+    assert_eq!(run.code, Some(3), "ERRORs alone exit 3\n{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["summary"]["error"], 2, "{}", run.stdout);
+    assert_eq!(v["summary"]["fail"], 0, "{}", run.stdout);
+    assert_eq!(v["summary"]["pass"], 1, "{}", run.stdout);
+    assert_eq!(v["verdict"], "INCOMPLETE");
+    assert_eq!(v["ok"], false);
+    let errors = run.with_verdict("ERROR");
+    assert!(
+        errors
+            .iter()
+            .all(|(_, _, m)| m.contains("Cannot find module") && m.contains("npm ci")),
+        "an ERROR says what is missing and how to fix it: {errors:?}"
+    );
+    assert!(v["verdict_line"]
+        .as_str()
+        .is_some_and(|l| l.starts_with("INCOMPLETE: 1 of ")));
+    let page = std::fs::read_to_string(&html).expect("the HTML report");
+    assert!(page.contains("id=\"req-WIRE-15\" data-verdict=\"ERROR\""));
+    assert!(
+        page.contains("id=\"failures\""),
+        "failures and errors are listed first"
+    );
+
+    let run = harness(&args("junit"), &[]);
+    let doc = roxmltree::Document::parse(&run.stdout).expect("JUnit parses");
+    assert_eq!(doc.root_element().attribute("errors"), Some("2"));
+    assert_eq!(doc.root_element().attribute("failures"), Some("0"));
+    let errs = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("error"))
+        .count();
+    assert_eq!(errs, 2, "{}", run.stdout);
+
+    let mut allowed = args("human");
+    allowed.push("--allow-errors");
+    let run = harness(&allowed, &[]);
+    assert_eq!(run.code, Some(0), "--allow-errors\n{}", run.stderr);
+    assert!(run.stdout.contains("INCOMPLETE: 1 of "), "{}", run.stdout);
+    assert!(run.stdout.contains("2 ERRORS"), "{}", run.stdout);
+}

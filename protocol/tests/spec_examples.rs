@@ -23,8 +23,8 @@ use serde_json::Value;
 
 const SCHEMA_ID_BASE: &str = "https://roomcast.dev/schemas/";
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
-const GROUPS: [&str; 9] = [
-    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS",
+const GROUPS: [&str; 10] = [
+    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS", "FAULT",
 ];
 
 /// One fenced code block of the spec.
@@ -903,7 +903,7 @@ fn id_references_resolve_and_json_examples_name_a_schema() {
         .map(|c| c[1].to_owned())
         .collect();
     let mention =
-        Regex::new(r"\b(?:WIRE|AUTH|ROOM|ENV|PUB|FAN|LIFE|LIM|OPS)-[0-9]+\b").expect("regex");
+        Regex::new(r"\b(?:WIRE|AUTH|ROOM|ENV|PUB|FAN|LIFE|LIM|OPS|FAULT)-[0-9]+\b").expect("regex");
     let mut sources = vec![("spec/roomcast-v1.md".to_owned(), spec.clone())];
     sources.push((
         "spec/asyncapi.yaml".to_owned(),

@@ -54,12 +54,42 @@ fn pem_key(
     })
 }
 
+/// The default horizon of `exp`: a token valid for more than 400 days from now is
+/// `invalid_claims` (AUTH-38).
+pub const DEFAULT_MAX_LIFETIME_SECS: u64 = 400 * 24 * 3600;
+
+/// Half the order of the P-256 group: with `JWT_ES256_LOW_S_ONLY` an ES256 signature's
+/// `s` must not exceed it (AUTH-37), so that each token has one valid signature. Off by
+/// default: OpenSSL, Node's crypto and RustCrypto's p256 sign with a high `s` about half
+/// of the time, and JOSE (RFC 7518) does not ask for low-S.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// Whether the compact JWS's ES256 signature (`r || s`, 64 bytes) has a low `s`.
+pub fn es256_low_s(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(sig) = token.rsplit('.').next() else {
+        return false;
+    };
+    let Ok(raw) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig) else {
+        return false;
+    };
+    match raw.get(32..64) {
+        Some(s) if raw.len() == 64 => s <= &P256_HALF_ORDER[..],
+        _ => false,
+    }
+}
+
 /// Verifies client and publisher tokens with pinned algorithms.
 pub struct Verifier {
     keys: Vec<(Algorithm, DecodingKey, Validation)>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: i64,
+    max_lifetime: i64,
+    low_s_only: bool,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -109,6 +139,8 @@ impl Verifier {
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             leeway: i64::try_from(cfg.leeway_secs).unwrap_or(i64::MAX / 4),
+            max_lifetime: i64::try_from(cfg.max_lifetime_secs).unwrap_or(i64::MAX / 4),
+            low_s_only: cfg.es256_low_s_only,
         })
     }
 
@@ -125,6 +157,9 @@ impl Verifier {
             .iter()
             .find(|(alg, _, _)| *alg == header.alg)
             .ok_or(AuthReason::InvalidToken)?;
+        if self.low_s_only && header.alg == Algorithm::ES256 && !es256_low_s(token) {
+            return Err(AuthReason::InvalidToken);
+        }
         let data = jsonwebtoken::decode::<Value>(token, key, validation)
             .map_err(|_| AuthReason::InvalidToken)?;
         match data.claims {
@@ -153,12 +188,22 @@ impl Verifier {
         Ok(())
     }
 
+    /// An `exp` beyond the configured horizon is `invalid_claims` (AUTH-38): `1e308`
+    /// must not mean "never expires".
+    fn check_horizon(&self, exp: i64, now_secs: i64) -> Result<(), AuthReason> {
+        if exp > now_secs.saturating_add(self.max_lifetime) {
+            return Err(AuthReason::InvalidClaims);
+        }
+        Ok(())
+    }
+
     /// Verifies a client token at `now_secs`.
     pub fn verify_client(&self, token: &str, now_secs: i64) -> Result<Identity, AuthReason> {
         let map = self.decode(token)?;
         let identity = claims::client_identity(&map).map_err(|_| AuthReason::InvalidClaims)?;
         self.check_iss_aud(&map)?;
         claims::check_time(identity.exp, identity.nbf, now_secs, self.leeway)?;
+        self.check_horizon(identity.exp, now_secs)?;
         Ok(identity)
     }
 
@@ -183,6 +228,7 @@ impl Verifier {
         }
         self.check_iss_aud(&map)?;
         claims::check_time(exp, nbf, now_secs, self.leeway)?;
+        self.check_horizon(exp, now_secs)?;
         claims::publisher(&map).map_err(|e| {
             if e.is_forbidden() || e == claims::ClaimsError::InvalidScope {
                 PublishAuthError::Forbidden
@@ -376,6 +422,8 @@ mod tests {
             issuer: None,
             audience: None,
             leeway_secs: 0,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
+            es256_low_s_only: false,
         }
     }
 
@@ -454,6 +502,123 @@ mod tests {
         );
     }
 
+    fn es256(claims: &Value) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys");
+        let pem = std::fs::read(root.join("es256-private.pem")).unwrap();
+        encode(
+            &Header::new(Algorithm::ES256),
+            claims,
+            &EncodingKey::from_ec_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn flip_s(token: &str) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let mut raw = b64.decode(sig).unwrap();
+        // s' = n - s (big-endian subtraction from the group order)
+        const N: [u8; 32] = [
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2,
+            0xfc, 0x63, 0x25, 0x51,
+        ];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(N[i]) - i16::from(raw[32 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            raw[32 + i] = (d + if d < 0 { 256 } else { 0 }) as u8;
+        }
+        format!("{head}.{}", b64.encode(raw))
+    }
+
+    #[test]
+    fn auth_37_high_s_es256_is_refused_only_when_configured() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys");
+        let mut c = JwtConfig {
+            secret: None,
+            public_keys_pem: vec![std::fs::read(root.join("es256-public.pem")).unwrap()],
+            algorithms: vec!["ES256".into()],
+            issuer: None,
+            audience: None,
+            leeway_secs: 0,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
+            es256_low_s_only: false,
+        };
+        let lenient = Verifier::new(&c).unwrap();
+        c.es256_low_s_only = true;
+        let strict = Verifier::new(&c).unwrap();
+        let (mut high, mut low) = (0, 0);
+        for n in 0..16 {
+            let claims = json!({"sub":"u1","organizationId":"acme","exp":NOW+60,"n":n});
+            let t = es256(&claims);
+            let (lo, hi) = if es256_low_s(&t) {
+                (t.clone(), flip_s(&t))
+            } else {
+                (flip_s(&t), t.clone())
+            };
+            if es256_low_s(&t) {
+                low += 1
+            } else {
+                high += 1
+            }
+            assert!(es256_low_s(&lo) && !es256_low_s(&hi));
+            assert!(lenient.verify_client(&lo, NOW).is_ok());
+            assert!(lenient.verify_client(&hi, NOW).is_ok(), "both forms verify");
+            assert!(strict.verify_client(&lo, NOW).is_ok());
+            assert_eq!(
+                strict.verify_client(&hi, NOW).unwrap_err(),
+                AuthReason::InvalidToken
+            );
+        }
+        // Why low-S is opt-in: an ordinary signer emits both forms.
+        assert!(high > 0 && low > 0, "high {high} low {low}");
+    }
+
+    #[test]
+    fn auth_38_exp_beyond_the_horizon_is_invalid_claims() {
+        let v = Verifier::new(&cfg(&["HS256"])).unwrap();
+        let far = NOW + DEFAULT_MAX_LIFETIME_SECS as i64 + 1;
+        let t = hs(json!({"sub":"u1","organizationId":"acme","exp":far}));
+        assert_eq!(
+            v.verify_client(&t, NOW).unwrap_err(),
+            AuthReason::InvalidClaims
+        );
+        let t = hs(json!({"sub":"u1","organizationId":"acme","exp":1e308}));
+        assert_eq!(
+            v.verify_client(&t, NOW).unwrap_err(),
+            AuthReason::InvalidClaims
+        );
+        let t = hs(json!({"scope":"realtime:publish","exp":1e308}));
+        assert!(matches!(
+            v.verify_publisher(&t, NOW).unwrap_err(),
+            PublishAuthError::Unauthorized(AuthReason::InvalidClaims)
+        ));
+        let near = NOW + DEFAULT_MAX_LIFETIME_SECS as i64;
+        let t = hs(json!({"sub":"u1","organizationId":"acme","exp":near}));
+        assert!(v.verify_client(&t, NOW).is_ok());
+    }
+
+    #[test]
+    fn auth_39_scope_is_split_on_spaces_only() {
+        let v = Verifier::new(&cfg(&["HS256"])).unwrap();
+        for bad in [
+            "realtime:publish\n",
+            "a\trealtime:publish",
+            "realtime:publish\u{a0}",
+        ] {
+            let t = hs(json!({"scope": bad, "exp": NOW + 60}));
+            assert_eq!(
+                v.verify_publisher(&t, NOW).unwrap_err(),
+                PublishAuthError::Forbidden,
+                "{bad:?}"
+            );
+        }
+        let t = hs(json!({"scope": "a  realtime:publish ", "exp": NOW + 60}));
+        assert!(v.verify_publisher(&t, NOW).is_ok());
+    }
+
     #[test]
     fn algorithm_confusion_is_rejected() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys");
@@ -465,6 +630,8 @@ mod tests {
             issuer: None,
             audience: None,
             leeway_secs: 0,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
+            es256_low_s_only: false,
         };
         let v = Verifier::new(&c).unwrap();
         let forged = encode(

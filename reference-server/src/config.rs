@@ -26,6 +26,10 @@ pub struct JwtConfig {
     pub audience: Option<String>,
     /// Leeway in seconds for `exp` and `nbf` (default 0).
     pub leeway_secs: u64,
+    /// An `exp` further than this in the future is `invalid_claims` (AUTH-38).
+    pub max_lifetime_secs: u64,
+    /// Refuse ES256 signatures with a high `s` (AUTH-37; off by default).
+    pub es256_low_s_only: bool,
 }
 
 /// Which token sources beyond the CONNECT payload and the Bearer header are enabled.
@@ -103,6 +107,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Redis fan-out; `None`: a single instance with in-memory fan-out.
     pub redis: Option<RedisConfig>,
+    /// Limits against hostile clients.
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -118,6 +124,8 @@ impl Config {
                 issuer: None,
                 audience: None,
                 leeway_secs: 0,
+                max_lifetime_secs: crate::auth::DEFAULT_MAX_LIFETIME_SECS,
+                es256_low_s_only: false,
             },
             token_sources: TokenSources::default(),
             namespace: "/".to_owned(),
@@ -133,6 +141,7 @@ impl Config {
             compliance: false,
             shutdown_grace: Duration::from_secs(5),
             redis: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 
@@ -258,6 +267,16 @@ pub struct Args {
     /// Socket.IO protocol test-suite mode (no JWT).
     #[arg(long)]
     pub socketio_compliance: bool,
+    /// Limits against hostile clients.
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
+    /// Reject tokens whose `exp` is further than this in the future (seconds).
+    #[arg(long, env = "JWT_MAX_LIFETIME_SECS", default_value_t = crate::auth::DEFAULT_MAX_LIFETIME_SECS)]
+    pub jwt_max_lifetime: u64,
+    /// Refuse ES256 signatures whose `s` is above half the group order (only when every
+    /// issuer normalizes its signatures: most signers do not).
+    #[arg(long, env = "JWT_ES256_LOW_S_ONLY", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub jwt_es256_low_s_only: bool,
 }
 
 /// Environment names of the lead's brief accepted as aliases of the spec's (OPS-8)
@@ -308,6 +327,11 @@ impl Args {
         }
         let mut c = Config::with_secret(b"");
         c.bind = self.bind_addr();
+        c.limits = self
+            .limits
+            .clone()
+            .into_limits()
+            .map_err(ConfigError::Invalid)?;
         if self.dev && self.bind.is_none() {
             c.bind = SocketAddr::from(([127, 0, 0, 1], self.port));
         }
@@ -380,6 +404,8 @@ impl Args {
             issuer: self.jwt_issuer.filter(|s| !s.is_empty()),
             audience: self.jwt_audience.filter(|s| !s.is_empty()),
             leeway_secs: self.jwt_leeway,
+            max_lifetime_secs: self.jwt_max_lifetime,
+            es256_low_s_only: self.jwt_es256_low_s_only,
         };
         c.token_sources = TokenSources {
             cookie: self.auth_cookie,

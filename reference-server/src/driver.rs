@@ -23,7 +23,7 @@ use crate::auth::{self, HandshakeTokens};
 use crate::engine::{random_id, EngineSession, Inbound, SessionKind};
 use crate::hub::{CloseReason, Frame};
 use crate::rules::{self, Reply, SocketRules};
-use crate::server::Shared;
+use crate::server::{PendingSlot, Shared};
 use crate::session::{Gate, NamespaceGate};
 
 /// Milliseconds since the Unix epoch, from the system clock.
@@ -86,6 +86,11 @@ pub(crate) struct Driver {
     pong_deadline: Option<Instant>,
     next_ack: u64,
     pending_acks: Vec<(String, u64)>,
+    /// Counts against the caps on sessions without a namespace until one connects.
+    pending: Option<PendingSlot>,
+    /// A polling session with no request by then is abandoned (LIM-18).
+    first_poll_deadline: Option<Instant>,
+    connect_failures: u32,
 }
 
 impl Driver {
@@ -95,8 +100,12 @@ impl Driver {
         session: Arc<EngineSession>,
         kind: SessionKind,
         tokens: HandshakeTokens,
+        pending: PendingSlot,
     ) -> Driver {
         let now = Instant::now();
+        let first_poll_deadline = (*session.transport.borrow()
+            == crate::engine::TransportState::Polling)
+            .then(|| now + shared.config.limits.first_poll_timeout);
         let gate = NamespaceGate::new(
             shared.served.clone(),
             now.into_std(),
@@ -115,7 +124,17 @@ impl Driver {
             pong_deadline: None,
             next_ack: 0,
             pending_acks: Vec::new(),
+            pending: Some(pending),
+            first_poll_deadline,
+            connect_failures: 0,
         }
+    }
+
+    /// A namespace connected: the session no longer counts as pending.
+    fn mark_connected(&mut self, nsp: &str) {
+        self.gate.mark_connected(nsp);
+        self.pending = None;
+        self.first_poll_deadline = None;
     }
 
     fn push(&self, frame: Frame) {
@@ -152,7 +171,8 @@ impl Driver {
                 d = d.min(Instant::from_std(c));
             }
         }
-        for t in [self.next_ping, self.pong_deadline].into_iter().flatten() {
+        let timers = [self.next_ping, self.pong_deadline, self.first_poll_deadline];
+        for t in timers.into_iter().flatten() {
             d = d.min(t);
         }
         for s in &self.sockets {
@@ -233,6 +253,13 @@ impl Driver {
     }
 
     fn on_timer(&mut self, now: Instant) -> Step {
+        if self.first_poll_deadline.is_some_and(|d| now >= d) {
+            self.first_poll_deadline = None;
+            if !self.session.polled.load(Relaxed) {
+                self.shared.metrics.abandoned_sessions.fetch_add(1, Relaxed);
+                return Step::End(CloseReason::TransportClose);
+            }
+        }
         if self.kind == SessionKind::SocketIo && self.gate.connect_timed_out(now.into_std()) {
             return Step::End(CloseReason::ConnectTimeout);
         }
@@ -298,7 +325,7 @@ impl Driver {
             ));
             let auth = auth.unwrap_or_else(|| json!({}));
             self.push_packet(&Packet::event(&nsp, "auth", vec![auth], None));
-            self.gate.mark_connected(&nsp);
+            self.mark_connected(&nsp);
             self.sockets.push(NspSocket {
                 nsp,
                 sid,
@@ -324,17 +351,28 @@ impl Driver {
             Ok(identity) => identity,
             Err(reason) => {
                 self.shared.metrics.auth_failure(reason);
-                warn!(
-                    event = "auth_failed",
-                    engine_sid = %self.session.sid,
-                    nsp = %nsp,
-                    reason = reason.as_str(),
-                    "CONNECT refused"
-                );
+                if let Some(suppressed) = self.shared.warn_allowed(self.session.peer) {
+                    warn!(
+                        event = "auth_failed",
+                        engine_sid = %self.session.sid,
+                        nsp = %nsp,
+                        reason = reason.as_str(),
+                        suppressed,
+                        "CONNECT refused"
+                    );
+                }
                 self.push_packet(&Packet::new(
                     &nsp,
                     PacketData::ConnectError(codes::connect_error_payload(reason)),
                 ));
+                self.connect_failures += 1;
+                if self.connect_failures >= self.shared.config.limits.max_connect_failures {
+                    self.shared
+                        .metrics
+                        .connect_failure_closes
+                        .fetch_add(1, Relaxed);
+                    return Step::End(CloseReason::ConnectFailures);
+                }
                 return Step::Continue;
             }
         };
@@ -361,7 +399,7 @@ impl Driver {
             "socket connected"
         );
         self.shared.metrics.sockets_connected.fetch_add(1, Relaxed);
-        self.gate.mark_connected(&nsp);
+        self.mark_connected(&nsp);
         self.sockets.push(NspSocket {
             nsp,
             sid,

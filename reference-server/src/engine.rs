@@ -10,6 +10,8 @@
 //! queued (`recv_many`), `feed`s it and flushes once; a polling GET returns everything
 //! queued as one payload. A full queue kills the session (slow consumer).
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::auth::HandshakeTokens;
 use crate::hub::{CloseReason, Frame, Outbox};
-use crate::server::Shared;
+use crate::server::{PendingSlot, Shared};
 
 /// The WebSocket stream over a hyper upgrade.
 pub(crate) type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -82,6 +84,28 @@ pub(crate) struct EngineSession {
     /// Write one frame per flush (compliance mode: the upstream test suite reads one
     /// message per event-loop tick), instead of batching.
     pub frame_per_write: bool,
+    /// The source address of the opening request.
+    pub peer: IpAddr,
+    /// A request (GET, POST or upgrade) came on this sid after the handshake.
+    pub polled: AtomicBool,
+    /// A polling POST on this sid is being read (only one at a time, LIM-16).
+    pub post_active: AtomicBool,
+}
+
+/// Holds [`EngineSession::post_active`] for one polling POST.
+pub(crate) struct PostGuard<'a>(&'a EngineSession);
+
+impl EngineSession {
+    /// Claims the session's POST slot; `None` when a POST is already being read.
+    pub(crate) fn begin_post(&self) -> Option<PostGuard<'_>> {
+        (!self.post_active.swap(true, Ordering::AcqRel)).then_some(PostGuard(self))
+    }
+}
+
+impl Drop for PostGuard<'_> {
+    fn drop(&mut self) {
+        self.0.post_active.store(false, Ordering::Release);
+    }
 }
 
 /// A random 20-character base64url id (15 random bytes).
@@ -113,6 +137,7 @@ pub(crate) fn new_session(
     kind: SessionKind,
     tokens: HandshakeTokens,
     transport: TransportState,
+    slot: PendingSlot,
 ) -> Arc<EngineSession> {
     let id = shared.next_id();
     // Headroom above the configured queue for control frames (open, acks, pings).
@@ -128,9 +153,13 @@ pub(crate) fn new_session(
         upgrade_claimed: std::sync::atomic::AtomicBool::new(false),
         close_next_poll: std::sync::atomic::AtomicBool::new(false),
         frame_per_write: shared.config.compliance,
+        peer: slot.ip(),
+        polled: AtomicBool::new(false),
+        post_active: AtomicBool::new(false),
     });
     shared.register(&session);
-    let driver = crate::driver::Driver::new(Arc::clone(shared), Arc::clone(&session), kind, tokens);
+    let driver =
+        crate::driver::Driver::new(Arc::clone(shared), Arc::clone(&session), kind, tokens, slot);
     tokio::spawn(driver.run(inbound_rx));
     session
 }
@@ -151,8 +180,9 @@ pub(crate) async fn serve_direct_ws(
     ws: Ws,
     kind: SessionKind,
     tokens: HandshakeTokens,
+    slot: PendingSlot,
 ) {
-    let session = new_session(&shared, kind, tokens, TransportState::Websocket);
+    let session = new_session(&shared, kind, tokens, TransportState::Websocket, slot);
     let open = open_packet(&shared, &session.sid, false);
     let _ = session.outbox.push(Frame::Text(open.into()));
     let guard = Arc::clone(&session.rx).lock_owned().await;
@@ -428,33 +458,4 @@ pub(crate) async fn poll_post(session: &Arc<EngineSession>, body: Bytes) -> Resu
         }
     }
     Ok(())
-}
-
-/// Reads a body with a byte limit; `None` when it is above the limit or unreadable.
-pub(crate) async fn read_limited(
-    body: hyper::body::Incoming,
-    limit: usize,
-) -> Result<Bytes, BodyError> {
-    use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(BodyError::TooLarge)
-            } else {
-                Err(BodyError::Io)
-            }
-        }
-    }
-}
-
-/// A body that could not be read.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum BodyError {
-    /// Above the limit.
-    TooLarge,
-    /// The connection failed.
-    Io,
 }

@@ -54,6 +54,8 @@ pub enum CloseReason {
     /// The client sent a Socket.IO DISCONNECT for the namespace (the socket ends; the
     /// Engine.IO connection stays).
     ClientDisconnect,
+    /// Too many failed CONNECTs on one connection (LIM-19).
+    ConnectFailures,
 }
 
 impl CloseReason {
@@ -71,6 +73,7 @@ impl CloseReason {
             CloseReason::TokenExpired => "token expired",
             CloseReason::ServerShutdown => "server shutting down",
             CloseReason::ClientDisconnect => "client namespace disconnect",
+            CloseReason::ConnectFailures => "too many failed connects",
         }
     }
 
@@ -80,6 +83,7 @@ impl CloseReason {
             CloseReason::PayloadTooLarge => 1009,
             CloseReason::ParseError => 1002,
             CloseReason::ServerShutdown => 1001,
+            CloseReason::ConnectFailures => 1008,
             _ => 1000,
         }
     }

@@ -14,12 +14,14 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod body;
 pub mod config;
 mod driver;
 mod engine;
 mod fanout;
 mod fanout_redis;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 mod publish;
 pub mod rules;

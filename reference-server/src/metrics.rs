@@ -46,6 +46,18 @@ pub struct Metrics {
     pub redis_gap_events: AtomicU64,
     /// Times the stream's sequence went backwards (Redis lost its data).
     pub redis_resets: AtomicU64,
+    /// Engine.IO sessions without a connected namespace.
+    pub pending_sessions: AtomicI64,
+    /// Handshakes refused at the pending-session caps: global, per source.
+    pub handshakes_refused: [AtomicU64; 2],
+    /// Request bodies cut for missing their deadline or minimum rate (408).
+    pub body_timeouts: AtomicU64,
+    /// Cookie-authenticable requests refused for their Origin (403).
+    pub origin_refused: AtomicU64,
+    /// Connections closed after too many failed CONNECTs.
+    pub connect_failure_closes: AtomicU64,
+    /// Polling sessions closed because no request followed their handshake.
+    pub abandoned_sessions: AtomicU64,
 }
 
 #[allow(unreachable_patterns)]
@@ -70,6 +82,15 @@ const REASONS: [&str; 4] = [
 ];
 
 impl Metrics {
+    /// Counts one handshake refused at a pending-session cap.
+    pub fn handshake_refused(&self, full: crate::limits::PendingFull) {
+        let i = match full {
+            crate::limits::PendingFull::Global => 0,
+            crate::limits::PendingFull::PerSource => 1,
+        };
+        self.handshakes_refused[i].fetch_add(1, Relaxed);
+    }
+
     /// Counts one auth failure.
     pub fn auth_failure(&self, reason: AuthReason) {
         if let Some(c) = self.auth_failures.get(reason_index(reason)) {
@@ -109,6 +130,11 @@ impl Metrics {
             "Rooms with at least one member.",
             self.rooms.load(Relaxed),
         );
+        gauge(
+            "roomcast_pending_sessions",
+            "Engine.IO sessions without a connected namespace.",
+            self.pending_sessions.load(Relaxed),
+        );
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
@@ -137,6 +163,40 @@ impl Metrics {
             "Connections closed because of malformed input.",
             self.protocol_errors.load(Relaxed),
         );
+        counter(
+            "roomcast_http_body_timeouts_total",
+            "Request bodies cut for missing their deadline or minimum data rate.",
+            self.body_timeouts.load(Relaxed),
+        );
+        counter(
+            "roomcast_origin_refused_total",
+            "Cookie-authenticable requests refused for their Origin.",
+            self.origin_refused.load(Relaxed),
+        );
+        counter(
+            "roomcast_connect_failure_closes_total",
+            "Connections closed after too many failed CONNECTs.",
+            self.connect_failure_closes.load(Relaxed),
+        );
+        counter(
+            "roomcast_abandoned_sessions_total",
+            "Polling sessions closed because no request followed their handshake.",
+            self.abandoned_sessions.load(Relaxed),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP roomcast_handshakes_refused_total Handshakes refused at the caps on sessions without a namespace.\n# TYPE roomcast_handshakes_refused_total counter"
+        );
+        for (name, c) in ["global", "source"]
+            .iter()
+            .zip(self.handshakes_refused.iter())
+        {
+            let _ = writeln!(
+                s,
+                "roomcast_handshakes_refused_total{{cap=\"{name}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
         if self.redis_enabled.load(Relaxed) {
             self.render_redis(&mut s);
         }

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use tracing::debug;
 
 use crate::auth::{bearer_token, PublishAuthError};
+use crate::body::{declared_length, read_body, BodyError};
 use crate::driver::{envelope_text, now_ms};
-use crate::engine::{read_limited, BodyError};
 use crate::server::{json_error, respond, Resp, Shared};
 
 /// Handles one publish request.
@@ -96,18 +96,26 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
             &format!("Body exceeds {limit} bytes"),
         )
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
-    let body = match read_limited(req.into_body(), limit).await {
+    let declared = declared_length(req.headers());
+    let read = read_body(
+        req.into_body(),
+        declared,
+        limit,
+        &shared.config.limits,
+        std::future::pending(),
+    );
+    let body = match read.await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(),
-        Err(BodyError::Io) => {
+        Err(BodyError::Slow) => {
+            let r = json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::RequestTimeout,
+                "The body did not arrive in time",
+            );
+            return crate::server::body_timeout(shared, r);
+        }
+        Err(BodyError::Io | BodyError::Cancelled) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidJson,

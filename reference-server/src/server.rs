@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,10 +24,12 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
 use crate::auth::{HandshakeTokens, KeyError, Verifier};
+use crate::body::{self, BodyError};
 use crate::config::Config;
 use crate::engine::{self, EngineSession, SessionKind, TransportState};
 use crate::fanout::Fanout;
 use crate::hub::Hub;
+use crate::limits::{LogLimiter, Pending, PendingFull};
 use crate::metrics::Metrics;
 
 /// An HTTP response with a full body.
@@ -67,6 +69,31 @@ pub(crate) struct Shared {
     pub shutdown: watch::Sender<bool>,
     sessions: Mutex<HashMap<Arc<str>, Arc<EngineSession>>>,
     next_id: AtomicU64,
+    pending: Mutex<Pending>,
+    log_limiter: Mutex<LogLimiter>,
+}
+
+/// One Engine.IO session without a connected namespace, counted against the caps of
+/// [`crate::limits::Limits`] until it connects a namespace or ends (dropped).
+pub(crate) struct PendingSlot {
+    shared: Option<Arc<Shared>>,
+    ip: IpAddr,
+}
+
+impl PendingSlot {
+    /// The source address the slot counts against.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.lock_pending().release(self.ip);
+            shared.metrics.pending_sessions.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 impl Shared {
@@ -100,6 +127,36 @@ impl Shared {
 
     fn shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a pending-session slot for `ip`, or counts the refusal.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<PendingSlot, PendingFull> {
+        match self.lock_pending().admit(ip, &self.config.limits) {
+            Ok(()) => {
+                self.metrics.pending_sessions.fetch_add(1, Relaxed);
+                Ok(PendingSlot {
+                    shared: Some(Arc::clone(self)),
+                    ip,
+                })
+            }
+            Err(full) => {
+                self.metrics.handshake_refused(full);
+                Err(full)
+            }
+        }
+    }
+
+    /// Whether a warn-level record about `ip` may be written now: `Some(suppressed
+    /// since the last one)`, or `None` (rate-limited).
+    pub(crate) fn warn_allowed(&self, ip: IpAddr) -> Option<u64> {
+        self.log_limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(ip, std::time::Instant::now(), &self.config.limits)
     }
 
     pub(crate) fn shutting_down_public(&self) -> bool {
@@ -151,6 +208,8 @@ impl Server {
             shutdown,
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            pending: Mutex::new(Pending::default()),
+            log_limiter: Mutex::new(LogLimiter::default()),
         });
         Ok(Server {
             listener,
@@ -181,9 +240,9 @@ impl Server {
             tokio::select! {
                 _ = &mut shutdown => break,
                 r = listener.accept() => match r {
-                    Ok((stream, _peer)) => {
+                    Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(serve_connection(Arc::clone(&shared), stream));
+                        tokio::spawn(serve_connection(Arc::clone(&shared), stream, peer.ip()));
                     }
                     Err(e) => {
                         warn!(error = %e, "accept failed");
@@ -208,11 +267,11 @@ impl Server {
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: IpAddr) {
     let svc_shared = Arc::clone(&shared);
     let svc = service_fn(move |req| {
         let shared = Arc::clone(&svc_shared);
-        async move { Ok::<_, Infallible>(route(shared, req).await) }
+        async move { Ok::<_, Infallible>(route(shared, req, peer).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -312,7 +371,7 @@ fn preflight(config: &Config, req_headers: &HeaderMap) -> Resp {
     r
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+async fn route(shared: Arc<Shared>, req: Request<Incoming>, peer: IpAddr) -> Resp {
     let path = req.uri().path().to_owned();
     let engine_path = shared.config.path.as_str();
     let is_engine = path == engine_path || path == engine_path.trim_end_matches('/');
@@ -326,8 +385,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         let headers = req.headers().clone();
         let mut resp = if req.method() == Method::OPTIONS {
             preflight(&shared.config, &headers)
+        } else if !cookie_origin_allowed(&shared.config, &headers) {
+            shared.metrics.origin_refused.fetch_add(1, Relaxed);
+            engine_error(HandshakeError::Forbidden)
         } else {
-            engine_request(Arc::clone(&shared), req, kind).await
+            engine_request(Arc::clone(&shared), req, kind, peer).await
         };
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             cors(&shared.config, &headers, &mut resp);
@@ -379,6 +441,46 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     }
 }
 
+/// AUTH-36: a request that an `accessToken` cookie can authenticate must come from an
+/// allowed Origin (cross-site WebSocket hijacking).
+fn cookie_origin_allowed(config: &Config, headers: &HeaderMap) -> bool {
+    crate::limits::origin_allowed(
+        config.token_sources.cookie,
+        headers.contains_key(header::COOKIE),
+        headers
+            .get(header::ORIGIN)
+            .map(|o| o.to_str().unwrap_or("\u{0}")),
+        &config.cors_origins,
+    )
+}
+
+/// 503 with `Retry-After`: too many sessions without a connected namespace (LIM-17).
+fn pending_full(shared: &Shared, full: PendingFull) -> Resp {
+    debug!(
+        ?full,
+        "handshake refused: too many sessions without a namespace"
+    );
+    let mut r = respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "application/json",
+        r#"{"code":3,"message":"Too many pending sessions"}"#,
+    );
+    let secs = shared.config.limits.first_poll_timeout.as_secs().max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// 408 and `Connection: close` for a body that was too slow (LIM-14).
+pub(crate) fn body_timeout(shared: &Shared, mut r: Resp) -> Resp {
+    shared.metrics.body_timeouts.fetch_add(1, Relaxed);
+    *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let has = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {
@@ -395,6 +497,7 @@ async fn engine_request(
     shared: Arc<Shared>,
     mut req: Request<Incoming>,
     kind: SessionKind,
+    peer: IpAddr,
 ) -> Resp {
     let query = req.uri().query().map(str::to_owned);
     let q = query.as_deref();
@@ -414,6 +517,9 @@ async fn engine_request(
             "shutting down",
         );
     }
+    if let Some(s) = &session {
+        s.polled.store(true, Relaxed);
+    }
     match transport {
         Transport::Websocket => {
             if req.method() != Method::GET || !is_websocket_upgrade(req.headers()) {
@@ -429,6 +535,13 @@ async fn engine_request(
             });
             let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
                 return engine_error(HandshakeError::BadRequest);
+            };
+            let slot = match session {
+                Some(_) => None,
+                None => match shared.admit(peer) {
+                    Ok(slot) => Some(slot),
+                    Err(full) => return pending_full(&shared, full),
+                },
             };
             let tokens = HandshakeTokens::from_request(req.headers(), q);
             let on_upgrade = hyper::upgrade::on(&mut req);
@@ -447,13 +560,16 @@ async fn engine_request(
                     Some(engine::ws_config(max_payload)),
                 )
                 .await;
-                match session {
+                match (session, slot) {
                     _ if reject => {
                         let mut ws = ws;
                         let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                     }
-                    None => engine::serve_direct_ws(shared, ws, kind, tokens).await,
-                    Some(s) => engine::serve_upgrade_ws(shared, ws, s).await,
+                    (None, Some(slot)) => {
+                        engine::serve_direct_ws(shared, ws, kind, tokens, slot).await
+                    }
+                    (Some(s), _) => engine::serve_upgrade_ws(shared, ws, s).await,
+                    (None, None) => {}
                 }
             });
             let accept =
@@ -468,45 +584,73 @@ async fn engine_request(
             }
             r
         }
-        Transport::Polling => {
-            match session {
-                None => {
-                    let tokens = HandshakeTokens::from_request(req.headers(), q);
-                    let s = engine::new_session(&shared, kind, tokens, TransportState::Polling);
-                    let open = engine::open_packet(&shared, &s.sid, true);
-                    respond(StatusCode::OK, "text/plain; charset=UTF-8", open)
-                }
-                Some(s) => match *req.method() {
-                    Method::GET => match engine::poll_get(&s).await {
-                        Ok(body) => respond(StatusCode::OK, "text/plain; charset=UTF-8", body),
-                        Err(e) => engine_error(e),
-                    },
-                    Method::POST => {
-                        let body =
-                            match engine::read_limited(req.into_body(), shared.config.max_payload)
-                                .await
-                            {
-                                Ok(b) => b,
-                                Err(engine::BodyError::TooLarge) => {
-                                    s.outbox.kill(crate::hub::CloseReason::PayloadTooLarge);
-                                    return respond(
-                                        StatusCode::PAYLOAD_TOO_LARGE,
-                                        "text/plain",
-                                        "payload too large",
-                                    );
-                                }
-                                Err(engine::BodyError::Io) => {
-                                    return engine_error(HandshakeError::BadRequest)
-                                }
-                            };
-                        match engine::poll_post(&s, body).await {
-                            Ok(()) => respond(StatusCode::OK, "text/html", "ok"),
-                            Err(engine::PostError::Handshake(e)) => engine_error(e),
-                        }
-                    }
-                    _ => engine_error(HandshakeError::BadRequest),
-                },
+        Transport::Polling => match session {
+            None => {
+                let slot = match shared.admit(peer) {
+                    Ok(slot) => slot,
+                    Err(full) => return pending_full(&shared, full),
+                };
+                let tokens = HandshakeTokens::from_request(req.headers(), q);
+                let s = engine::new_session(&shared, kind, tokens, TransportState::Polling, slot);
+                let open = engine::open_packet(&shared, &s.sid, true);
+                respond(StatusCode::OK, "text/plain; charset=UTF-8", open)
             }
+            Some(s) => match *req.method() {
+                Method::GET => match engine::poll_get(&s).await {
+                    Ok(body) => respond(StatusCode::OK, "text/plain; charset=UTF-8", body),
+                    Err(e) => engine_error(e),
+                },
+                Method::POST => polling_post(&shared, &s, req).await,
+                _ => engine_error(HandshakeError::BadRequest),
+            },
+        },
+    }
+}
+
+/// A polling POST: one at a time per sid (LIM-16), its body read against the limits
+/// (LIM-2, LIM-14, LIM-15) and never past the end of its session.
+async fn polling_post(shared: &Shared, s: &Arc<EngineSession>, req: Request<Incoming>) -> Resp {
+    let Some(_post) = s.begin_post() else {
+        // Engine.IO closes the session on a "data request overlap".
+        s.outbox.kill(crate::hub::CloseReason::ParseError);
+        return engine_error(HandshakeError::BadRequest);
+    };
+    let declared = body::declared_length(req.headers());
+    let mut kill = s.outbox.subscribe_kill();
+    let cancel = async move {
+        crate::hub::wait_killed(&mut kill).await;
+    };
+    let limit = shared.config.max_payload;
+    let read = body::read_body(
+        req.into_body(),
+        declared,
+        limit,
+        &shared.config.limits,
+        cancel,
+    );
+    let body = match read.await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            s.outbox.kill(crate::hub::CloseReason::PayloadTooLarge);
+            return respond(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "payload too large",
+            );
         }
+        Err(BodyError::Slow) => {
+            s.outbox.kill(crate::hub::CloseReason::TransportError);
+            return body_timeout(shared, engine_error(HandshakeError::BadRequest));
+        }
+        Err(BodyError::Cancelled | BodyError::Io) => {
+            let mut r = engine_error(HandshakeError::BadRequest);
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    match engine::poll_post(s, body).await {
+        Ok(()) => respond(StatusCode::OK, "text/html", "ok"),
+        Err(engine::PostError::Handshake(e)) => engine_error(e),
     }
 }

@@ -1,9 +1,14 @@
 //! `cargo xtask conformance [ARGS…]`: the README's main command.
 //!
-//! Builds `reference-server` and `conformance` (debug), then runs
+//! Installs what the real-client checks need (the `socket.io-client` driver's
+//! `node_modules`, the python-socketio venv; see
+//! [`crate::test_cmd::conformance_prerequisites`]) or stops naming the install
+//! command, builds `reference-server` and `conformance` (debug), then runs
 //! `roomcast-conformance --spawn <roomcast-server> --jwt-secret-file fixtures/keys/hs256.secret`
 //! with the reference server's optional features and RS256/ES256 test keys
-//! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code. If the harness binary does not
+//! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code.
+//! `--cluster` adds `--instances 3` and the `redis` feature: the harness provisions a
+//! `redis-server` and the three instances form one cluster. If the harness binary does not
 //! offer `--spawn` yet, it says that the harness is not built yet and fails;
 //! it never reports a pass it did not get.
 
@@ -17,10 +22,14 @@ use crate::cargo_cmd;
 
 /// The optional features of the spec's conformance profiles that the reference
 /// server implements, so `cargo xtask conformance` checks them too (the harness
-/// SKIPs requirements of undeclared features). `redis` and `recovery` come with
-/// the FAN issue.
+/// SKIPs requirements of undeclared features). `redis` is declared by `--cluster`
+/// (see [`CLUSTER_ARGS`]); `recovery` is not implemented.
 pub(crate) const REFERENCE_FEATURES: &str =
     "polling,bearer-header,cookie-auth,query-auth,refresh,rs256,es256";
+
+/// `cargo xtask conformance --cluster`: three instances on a Redis the harness
+/// provisions (it does so for `--instances` > 1 with the `redis` feature), every check.
+pub(crate) const CLUSTER_INSTANCES: &str = "3";
 
 /// The arguments passed to `roomcast-conformance`; kept in one place so the
 /// harness's flags can be followed here in one edit.
@@ -42,8 +51,17 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
             .iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
+    let cluster = extra.iter().any(|a| a == "--cluster");
     if !given("--features") && !given("--config") {
-        args.extend(["--features".into(), REFERENCE_FEATURES.into()]);
+        let features = if cluster {
+            format!("{REFERENCE_FEATURES},redis")
+        } else {
+            REFERENCE_FEATURES.to_owned()
+        };
+        args.extend(["--features".into(), features.into()]);
+    }
+    if cluster && !given("--instances") {
+        args.extend(["--instances".into(), CLUSTER_INSTANCES.into()]);
     }
     if !given("--extra-key") && !given("--config") {
         for alg in ["RS256", "ES256"] {
@@ -54,12 +72,17 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
             args.push(format!("{alg}:{}:{}", private.display(), public.display()).into());
         }
     }
-    args.extend(extra.iter().map(OsString::from));
+    args.extend(
+        extra
+            .iter()
+            .filter(|a| *a != "--cluster")
+            .map(OsString::from),
+    );
     args
 }
 
 /// Quotes `s` for `sh -c` unless it is made of safe characters only.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
         s.to_owned()
@@ -69,7 +92,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
@@ -77,6 +100,8 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 pub(crate) fn run(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
+    println!("==> prerequisites of the real-client checks (driver node_modules, python venv)");
+    crate::test_cmd::conformance_prerequisites(root)?;
     println!("==> cargo build -p reference-server -p conformance --bins");
     let st = cargo_cmd(root)
         .args([
@@ -198,6 +223,32 @@ mod tests {
         assert!(a.contains(&REFERENCE_FEATURES.to_owned()), "{a:?}");
         let a = own(&["--config", "roomcast.toml"]);
         assert_eq!(a[4..], ["--config", "roomcast.toml"], "{a:?}");
+    }
+
+    #[test]
+    fn cluster_declares_redis_and_spawns_three_instances() {
+        let extra = [
+            "--cluster".to_owned(),
+            "--filter".to_owned(),
+            "FAN".to_owned(),
+        ];
+        let a = strings(harness_args(
+            Path::new("/r"),
+            Path::new("/r/roomcast-server"),
+            &extra,
+        ));
+        assert!(a.contains(&format!("{REFERENCE_FEATURES},redis")), "{a:?}");
+        let i = a
+            .iter()
+            .position(|x| x == "--instances")
+            .expect("--instances");
+        assert_eq!(a[i + 1], CLUSTER_INSTANCES);
+        assert!(!a.contains(&"--cluster".to_owned()), "{a:?}");
+        assert_eq!(a[a.len() - 2..], ["--filter", "FAN"]);
+        let plain = strings(harness_args(Path::new("/r"), Path::new("/r/s"), &[]));
+        assert!(!plain
+            .iter()
+            .any(|x| x.contains("redis") || x == "--instances"));
     }
 
     #[test]

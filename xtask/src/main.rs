@@ -8,12 +8,16 @@
 //!   of `spec/roomcast-v1.md` with the IDs that tests and harness checks name.
 //! - `cargo xtask conformance [ARGS…]` — builds the reference server and the
 //!   harness, and runs the harness against a freshly spawned reference server.
+//! - `cargo xtask bench [--quick] [--target URL | --spawn CMD] [-- ARGS…]` — builds in
+//!   release and runs the `roomcast-bench` load generator side by side against the
+//!   reference server, the Node peer, the socketioxide peer (if built) and a bare floor.
 //!
 //! The `tidy` module holds checks that run under `cargo test` (every `.rs` file
 //! starts with a `//!` doc, the architecture invariants hold).
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod conformance;
 mod spec_check;
 mod test_cmd;
@@ -30,8 +34,13 @@ commands:
   test                    install prerequisites, then run all tests, spec-check, fmt and clippy
   prereqs                 only step 1 of `test`: find or install redis-server, node/npm, chromium; npm ci
   spec-check [--strict]   cross-reference spec requirement IDs with the tests that name them
-  conformance [ARGS...]   build the reference server and the harness, run the harness against it
-                          (ARGS are passed on to roomcast-conformance)
+  conformance [--cluster] [ARGS...]
+                          build the reference server and the harness, run the harness against it
+                          (ARGS are passed on to roomcast-conformance); --cluster: three
+                          instances on a Redis the harness provisions, feature `redis` declared
+  bench [--quick] [--target URL | --spawn CMD] [-- ARGS...]
+                          release build, then roomcast-bench side by side: reference server,
+                          Node peer, socketioxide peer (if built), bare floor (see BENCHMARKS.md)
 ";
 
 fn main() -> ExitCode {
@@ -63,6 +72,7 @@ fn main() -> ExitCode {
             spec_check::run(&project_root(), strict)
         }
         "conformance" => conformance::run(&project_root(), rest),
+        "bench" => bench::run(&project_root(), rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

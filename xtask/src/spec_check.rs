@@ -28,8 +28,8 @@ pub(crate) const SCANNED_DIRS: [&str; 4] =
     ["protocol", "reference-server", "conformance", "benches"];
 
 /// The requirement groups of the spec, in spec order.
-pub(crate) const GROUPS: [&str; 9] = [
-    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS",
+pub(crate) const GROUPS: [&str; 10] = [
+    "WIRE", "AUTH", "ROOM", "ENV", "PUB", "FAN", "LIFE", "LIM", "OPS", "FAULT",
 ];
 
 static HEADING: LazyLock<Regex> =
@@ -41,7 +41,8 @@ static FEATURE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(?:[-*]\s+)?[*_]{0,2}Feature:?[*_]{0,2}:?\s*(.+?)\s*$").unwrap()
 });
 static TEST_FN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"fn\s+((wire|auth|room|env|pub|fan|life|lim|ops)_(\d+)(?:_\w*)?)\s*[(<]").unwrap()
+    Regex::new(r"fn\s+((wire|auth|room|env|pub|fan|life|lim|ops|fault)_(\d+)(?:_\w*)?)\s*[(<]")
+        .unwrap()
 });
 static CHECK_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"\bid:\s*"([A-Z]+-\d+)""#).unwrap());

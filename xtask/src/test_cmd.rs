@@ -41,7 +41,10 @@ use crate::{cargo_cmd, spec_check};
 pub(crate) const STRICT_IN_TEST: bool = true;
 
 /// Node fixtures whose dependencies `npm ci` installs.
-const NODE_FIXTURES: [&str; 2] = ["fixtures/clients/node", "fixtures/peers/node"];
+const NODE_FIXTURES: [&str; 2] = [NODE_CLIENT_FIXTURE, "fixtures/peers/node"];
+
+/// The `socket.io-client` driver fixture (the conformance run's real client).
+const NODE_CLIENT_FIXTURE: &str = "fixtures/clients/node";
 
 /// The python-socketio client fixture's idempotent installer (a venv with pinned packages).
 const PYTHON_INSTALL: &str = "fixtures/clients/python/install.sh";
@@ -366,14 +369,7 @@ fn prerequisites(root: &Path) -> anyhow::Result<()> {
         .filter(|d| root.join(d).join("package.json").is_file())
         .collect();
     if !node_dirs.is_empty() {
-        ensure_tool(
-            &mut apt,
-            &["node", "nodejs"],
-            &["nodejs", "npm"],
-            "Node fixtures",
-            &mut missing,
-        );
-        ensure_tool(&mut apt, &["npm"], &["npm"], "Node fixtures", &mut missing);
+        ensure_node(&mut apt, &mut missing);
     }
     ensure_tool(
         &mut apt,
@@ -385,9 +381,51 @@ fn prerequisites(root: &Path) -> anyhow::Result<()> {
     if root.join(PYTHON_INSTALL).is_file() {
         python_fixture(root, &mut apt, &mut missing);
     }
+    npm_ci(root, &node_dirs, &mut missing);
+    report_missing(&missing, "the tests need them; nothing is skipped")
+}
 
+/// What `cargo xtask conformance` needs before its checks run: the
+/// `socket.io-client` driver's `node_modules` (WIRE-15, WIRE-17) and the
+/// python-socketio driver's venv (WIRE-16), installed the same way as by
+/// `cargo xtask test`. Whatever cannot be installed is named with the command
+/// that installs it, and no check is run.
+pub(crate) fn conformance_prerequisites(root: &Path) -> anyhow::Result<()> {
+    let mut apt = Apt::new();
+    let mut missing = Vec::new();
+    let node_dirs: Vec<&str> = [NODE_CLIENT_FIXTURE]
+        .into_iter()
+        .filter(|d| root.join(d).join("package.json").is_file())
+        .collect();
+    if !node_dirs.is_empty() {
+        ensure_node(&mut apt, &mut missing);
+    }
+    if root.join(PYTHON_INSTALL).is_file() {
+        python_fixture(root, &mut apt, &mut missing);
+    }
+    npm_ci(root, &node_dirs, &mut missing);
+    report_missing(
+        &missing,
+        "the real-client checks WIRE-15/16/17 need them; no check was run",
+    )
+}
+
+/// `node` and `npm` on PATH (apt-get installs them when it can).
+fn ensure_node(apt: &mut Apt, missing: &mut Vec<String>) {
+    ensure_tool(
+        apt,
+        &["node", "nodejs"],
+        &["nodejs", "npm"],
+        "Node fixtures",
+        missing,
+    );
+    ensure_tool(apt, &["npm"], &["npm"], "Node fixtures", missing);
+}
+
+/// `npm ci` in each of `dirs` whose `node_modules` is missing or stale.
+fn npm_ci(root: &Path, dirs: &[&str], missing: &mut Vec<String>) {
     let npm_ok = which("npm").is_some();
-    for d in node_dirs {
+    for &d in dirs {
         let dir = root.join(d);
         if !dir.join("package-lock.json").is_file() {
             missing.push(format!(
@@ -419,12 +457,15 @@ fn prerequisites(root: &Path) -> anyhow::Result<()> {
             )),
         }
     }
+}
 
+/// Ok when nothing is missing; otherwise lists what is, and fails.
+fn report_missing(missing: &[String], why: &str) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("\nMissing prerequisites (the tests need them; nothing is skipped):");
-    for m in &missing {
+    eprintln!("\nMissing prerequisites ({why}):");
+    for m in missing {
         eprintln!("  - {m}");
     }
     bail!("{} prerequisite(s) missing", missing.len())

@@ -4,7 +4,7 @@
 //! instances sharing it (so outages can be staged); without it, FAN-1..4 use
 //! the first two `--target`s, which must share one Redis.
 
-use super::common::{expect_marker, publish_marker, recv_envelope, subscribe};
+use super::common::{expect_marker, publish_marker, recv_envelope, subscribe, MARKER};
 use crate::check;
 use crate::client::WsClient;
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -39,7 +39,9 @@ struct Cluster {
 impl Cluster {
     async fn new(ctx: &Ctx) -> Result<Cluster, CheckFailure> {
         if ctx.cfg.spawn.is_some() {
-            let (redis, insts) = ctx.private_cluster(2).await?;
+            // as many instances as --instances, at least two
+            let n = ctx.cfg.targets.len().max(2);
+            let (redis, insts) = ctx.private_cluster(n).await?;
             let ctxs = insts.iter().map(|i| ctx.with_target(&i.base)).collect();
             return Ok(Cluster {
                 ctxs,
@@ -65,6 +67,10 @@ impl Cluster {
         &self.ctxs[i % self.ctxs.len()]
     }
 
+    fn len(&self) -> usize {
+        self.ctxs.len()
+    }
+
     fn redis(&mut self) -> Result<&mut RedisServer, CheckFailure> {
         self.owned.as_mut().map(|(r, _)| r).ok_or_else(|| {
             CheckFailure::skip("needs a Redis the harness controls: run the harness with --spawn")
@@ -80,11 +86,14 @@ impl Cluster {
 }
 
 /// One socket per instance in the same site room: (sockets, org, room).
+///
+/// No pause follows the subscribe acks: a subscription is effective across the
+/// cluster at its ack (FAN-1), so a publish right after it must reach it.
 async fn members(cl: &Cluster) -> Result<(Vec<WsClient>, String, String), CheckFailure> {
     let org = cl.at(0).uniq("org");
     let room = format!("org:{org}:site:s1");
     let mut socks = Vec::new();
-    for i in 0..2 {
+    for i in 0..cl.len() {
         let (mut c, _) = cl
             .at(i)
             .connect(&org, &cl.at(i).uniq(&format!("u{i}")))
@@ -92,9 +101,65 @@ async fn members(cl: &Cluster) -> Result<(Vec<WsClient>, String, String), CheckF
         subscribe(&mut c, "site", "s1", &room).await?;
         socks.push(c);
     }
-    // subscriptions propagate through Redis: give the cluster a moment
-    tokio::time::sleep(Duration::from_millis(200)).await;
     Ok((socks, org, room))
+}
+
+/// On every instance, sockets that must not get the events of `org`'s site s1:
+/// a member of `org` outside the site, and a member of another organization in
+/// its own site s1. Returns them with the room each is in (for markers).
+async fn outsiders(cl: &Cluster, org: &str) -> Result<Vec<(WsClient, String)>, CheckFailure> {
+    let other = cl.at(0).uniq("other");
+    let mut out = Vec::new();
+    for i in 0..cl.len() {
+        let (c, _) = cl
+            .at(i)
+            .connect(org, &cl.at(i).uniq(&format!("n{i}")))
+            .await?;
+        out.push((c, format!("org:{org}")));
+        let (mut c, _) = cl
+            .at(i)
+            .connect(&other, &cl.at(i).uniq(&format!("o{i}")))
+            .await?;
+        let room = format!("org:{other}:site:s1");
+        subscribe(&mut c, "site", "s1", &room).await?;
+        out.push((c, room));
+    }
+    Ok(out)
+}
+
+/// Publishes one marker through every instance into each outsider's room; the
+/// next events of each outsider must be exactly those markers (PUB-4 puts a
+/// marker after everything published earlier through the same instance).
+async fn expect_only_markers(cl: &Cluster, outs: &mut [(WsClient, String)]) -> CheckResult {
+    let mut rooms: Vec<String> = outs.iter().map(|(_, r)| r.clone()).collect();
+    rooms.sort();
+    rooms.dedup();
+    let mut ids = Vec::new();
+    for via in 0..cl.len() {
+        for r in &rooms {
+            ids.push(publish_marker(cl.at(via), r).await?);
+        }
+    }
+    for (i, (c, room)) in outs.iter_mut().enumerate() {
+        for _ in 0..cl.len() {
+            let (name, args) = c.next_event("a marker").await?;
+            let id = args
+                .first()
+                .and_then(|e| e.get("eventId"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            ensure(
+                name == MARKER && ids.iter().any(|m| m == id),
+                format!(
+                    "a socket outside the room (instance {}, in {room}) received an event of the room",
+                    i / 2
+                ),
+                format!("only the markers {MARKER}"),
+                format!("{name} {}", Value::Array(args.clone())),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f` on a fresh cluster and stops it afterwards.
@@ -110,8 +175,9 @@ macro_rules! with_cluster {
 
 async fn fan_1(ctx: Ctx) -> CheckResult {
     with_cluster!(ctx, |cl| {
-        let (mut socks, _, room) = members(&cl).await?;
-        for via in 0..2 {
+        let (mut socks, org, room) = members(&cl).await?;
+        let mut outs = outsiders(&cl, &org).await?;
+        for via in 0..cl.len() {
             let b = cl
                 .at(via)
                 .publish_ok(&room, "test:clustered", json!({ "via": via }))
@@ -127,14 +193,58 @@ async fn fan_1(ctx: Ctx) -> CheckResult {
                         ..e
                     })?;
                 ensure_json(
-                    "clustered eventId",
+                    &format!("eventId on instance {i}, published via {via}"),
                     b.get("eventId").unwrap_or(&Value::Null),
                     &json!(e.event_id),
                 )?;
+                // one event has one timestamp everywhere (ENV-7), also across instances
+                ensure_json(
+                    &format!("timestamp on instance {i}, published via {via}"),
+                    b.get("timestamp").unwrap_or(&Value::Null),
+                    &json!(e.timestamp),
+                )?;
+            }
+        }
+        expect_only_markers(&cl, &mut outs).await?;
+        // the members are in the organization room too: they got those markers
+        for (i, s) in socks.iter_mut().enumerate() {
+            for _ in 0..cl.len() {
+                let (name, _) = s.next_event("a marker").await?;
+                ensure(
+                    name == MARKER,
+                    format!("socket on instance {i}: an event arrived twice"),
+                    MARKER,
+                    &name,
+                )?;
+            }
+        }
+        // an unsubscribe takes effect across the cluster at its ack: through
+        // instance 0, a marker into the room, then one into the organization
+        let last = socks.len() - 1;
+        let args = socks[last]
+            .emit_ack("unsubscribe:site", vec![json!("s1")])
+            .await?;
+        expect::ack_ok(&args, &room)?;
+        let m = publish_marker(cl.at(0), &room).await?;
+        let m2 = publish_marker(cl.at(0), &format!("org:{org}")).await?;
+        for (i, s) in socks.iter_mut().enumerate() {
+            if i == last {
+                expect_marker(
+                    s,
+                    &m2,
+                    &format!("socket on instance {i} after unsubscribe:site"),
+                )
+                .await?;
+            } else {
+                expect_marker(s, &m, &format!("socket on instance {i}")).await?;
+                expect_marker(s, &m2, &format!("socket on instance {i}")).await?;
             }
         }
         for s in socks {
             s.close().await;
+        }
+        for (c, _) in outs {
+            c.close().await;
         }
         Ok(())
     })
@@ -143,20 +253,55 @@ async fn fan_1(ctx: Ctx) -> CheckResult {
 async fn fan_2(ctx: Ctx) -> CheckResult {
     with_cluster!(ctx, |cl| {
         let (mut socks, _, room) = members(&cl).await?;
-        for via in 0..2 {
-            cl.at(via)
-                .publish_ok(&room, "test:once", json!(via))
-                .await?;
+        // under load: a burst through every instance, each publish sent when
+        // the one before it through that instance was answered
+        const BURST: usize = 15;
+        let bursts = (0..cl.len()).map(|via| {
+            let c = cl.at(via).clone();
+            let room = room.clone();
+            async move {
+                let mut ids = Vec::new();
+                for n in 0..BURST {
+                    let b = c
+                        .publish_ok(&room, "test:once", json!({ "via": via, "n": n }))
+                        .await?;
+                    ids.push(
+                        b.get("eventId")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    );
+                }
+                Ok::<_, CheckFailure>(ids)
+            }
+        });
+        let mut per_via = Vec::new();
+        for r in futures_util::future::join_all(bursts).await {
+            per_via.push(r?);
         }
-        for s in socks.iter_mut() {
-            let a = recv_envelope(s, "test:once").await?;
-            let b = recv_envelope(s, "test:once").await?;
-            ensure(
-                a.event_id != b.event_id,
-                "the same event arrived twice",
-                "two distinct events",
-                &a.event_id,
-            )?;
+        for (i, s) in socks.iter_mut().enumerate() {
+            let mut seen: Vec<String> = Vec::new();
+            for _ in 0..BURST * cl.len() {
+                let e = recv_envelope(s, "test:once").await?;
+                ensure(
+                    !seen.contains(&e.event_id),
+                    format!("socket on instance {i}: the same event arrived twice"),
+                    "each eventId once",
+                    &e.event_id,
+                )?;
+                seen.push(e.event_id);
+            }
+            // PUB-4 holds in a cluster: through one instance, in publish order
+            for (via, ids) in per_via.iter().enumerate() {
+                let got: Vec<&String> = seen.iter().filter(|id| ids.contains(id)).collect();
+                let want: Vec<&String> = ids.iter().collect();
+                ensure(
+                    got == want,
+                    format!("socket on instance {i}: events published through instance {via} arrived out of order (PUB-4 in a cluster)"),
+                    format!("{want:?}"),
+                    format!("{got:?}"),
+                )?;
+            }
         }
         let quiet = futures_util::future::join_all(
             socks
@@ -180,16 +325,29 @@ async fn fan_3(ctx: Ctx) -> CheckResult {
     with_cluster!(ctx, |cl| {
         let (mut socks, _, room) = members(&cl).await?;
         let mut worst = Duration::ZERO;
-        for n in 0..5 {
-            cl.at(0).publish_ok(&room, "test:timed", json!(n)).await?;
+        // through every instance in turn, to every other instance
+        for n in 0..2 * cl.len() {
+            let via = n % cl.len();
+            cl.at(via).publish_ok(&room, "test:timed", json!(n)).await?;
             let t0 = Instant::now();
-            recv_envelope(&mut socks[1], "test:timed").await?;
-            worst = worst.max(t0.elapsed());
-            recv_envelope(&mut socks[0], "test:timed").await?;
+            for (i, s) in socks.iter_mut().enumerate() {
+                recv_envelope(s, "test:timed")
+                    .await
+                    .map_err(|e| CheckFailure {
+                        message: format!(
+                            "socket on instance {i}, published via {via}: {}",
+                            e.message
+                        ),
+                        ..e
+                    })?;
+                if i != via {
+                    worst = worst.max(t0.elapsed());
+                }
+            }
         }
         ensure(
             worst <= ctx.step(),
-            "delivery to the other instance exceeded the bound",
+            "delivery to another instance exceeded the bound",
             format!("≤ {} ms after the 202", ctx.step().as_millis()),
             format!("{} ms", worst.as_millis()),
         )?;
@@ -206,7 +364,7 @@ async fn fan_4(ctx: Ctx) -> CheckResult {
         let mut ids = Vec::new();
         for n in 0..10 {
             let b = cl
-                .at(n % 2)
+                .at(n % cl.len())
                 .publish_ok(&room, "test:order", json!(n))
                 .await?;
             ids.push(b.get("eventId").cloned().unwrap_or(Value::Null));

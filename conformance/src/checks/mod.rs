@@ -9,6 +9,8 @@ pub mod auth;
 pub mod common;
 pub mod env;
 pub mod fan;
+pub mod fault;
+pub mod hostile;
 pub mod life;
 pub mod lim;
 pub mod ops;
@@ -46,13 +48,16 @@ pub fn all() -> Vec<CheckDef> {
     for group in [
         wire::CHECKS,
         auth::CHECKS,
+        hostile::AUTH_CHECKS,
         room::CHECKS,
         env::CHECKS,
         publish::CHECKS,
         fan::CHECKS,
         life::CHECKS,
         lim::CHECKS,
+        hostile::LIM_CHECKS,
         ops::CHECKS,
+        fault::CHECKS,
     ] {
         v.extend_from_slice(group);
     }

@@ -47,10 +47,13 @@ async fn ops_3(ctx: Ctx) -> CheckResult {
         "200",
         format!("{} {}", r.status, r.text()),
     )?;
-    // during shutdown: 503 (or no answer at all once the listener is closed)
-    let Ok(mut inst) = ctx.private_instance(&[]).await else {
-        return Ok(());
-    };
+    // during shutdown: 503 (or no answer at all once the listener is closed);
+    // without --spawn that half is a SKIP, and a private instance that did not
+    // start is an ERROR: neither is a PASS of the shutdown half
+    let mut inst = ctx.private_instance(&[]).await.map_err(|e| CheckFailure {
+        message: format!("/readyz answered 200; the shutdown half: {}", e.message),
+        ..e
+    })?;
     let pctx = ctx.with_target(&inst.base);
     let (c, _) = pctx.connect(&pctx.uniq("org"), &pctx.uniq("u")).await?;
     inst.sigterm();

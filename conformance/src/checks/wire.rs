@@ -489,7 +489,10 @@ async fn wire_14(ctx: Ctx) -> CheckResult {
 
 async fn wire_15(ctx: Ctx) -> CheckResult {
     let Some(script) = ctx.cfg.node_driver.clone() else {
-        return Err(CheckFailure::fail("the Node client driver was not found: give --node-driver fixtures/clients/node/driver.js (after npm ci)"));
+        return Err(CheckFailure::error(
+            "the Node client driver was not found",
+            driver::install_hint("node"),
+        ));
     };
     driver::scenario(
         &ctx,
@@ -502,7 +505,10 @@ async fn wire_15(ctx: Ctx) -> CheckResult {
 
 async fn wire_16(ctx: Ctx) -> CheckResult {
     let Some((py, script)) = ctx.cfg.python_driver.clone() else {
-        return Err(CheckFailure::fail("the python-socketio driver was not found: give --python-driver fixtures/clients/python/driver.py (after fixtures/clients/python/install.sh)"));
+        return Err(CheckFailure::error(
+            "the python-socketio driver was not found",
+            driver::install_hint("python"),
+        ));
     };
     driver::scenario(
         &ctx,
@@ -515,8 +521,9 @@ async fn wire_16(ctx: Ctx) -> CheckResult {
 
 async fn wire_17(ctx: Ctx) -> CheckResult {
     let Some(script) = ctx.cfg.node_driver.clone() else {
-        return Err(CheckFailure::fail(
-            "the Node client driver was not found: give --node-driver",
+        return Err(CheckFailure::error(
+            "the Node client driver was not found",
+            driver::install_hint("node"),
         ));
     };
     driver::scenario(&ctx, "node", &[&script], json!({})).await

@@ -153,7 +153,12 @@ pub fn publisher(claims: &Map<String, Value>) -> Result<Publisher, ClaimsError> 
     nbf(claims)?;
     let scopes: Vec<String> = match claims.get("scope") {
         None => return Err(ClaimsError::MissingPublishScope),
-        Some(Value::String(s)) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+        // RFC 6749 §3.3: scope tokens are separated by spaces (0x20) only.
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
         Some(_) => return Err(ClaimsError::InvalidScope),
     };
     if !scopes.iter().any(|s| s == PUBLISH_SCOPE) {

@@ -46,11 +46,14 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// `UNAVAILABLE`: the event cannot be fanned out now (Redis down).
     Unavailable,
+    /// `REQUEST_TIMEOUT`: the request body did not arrive within the deadline or at the
+    /// minimum data rate (LIM-14).
+    RequestTimeout,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::AuthFailed,
         ErrorCode::TokenExpired,
         ErrorCode::InvalidId,
@@ -67,6 +70,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unavailable,
+        ErrorCode::RequestTimeout,
     ];
 
     /// The wire form, e.g. `"AUTH_FAILED"`.
@@ -88,6 +92,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
         }
     }
 
@@ -104,6 +109,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Unavailable => 503,

@@ -8,6 +8,7 @@ mod auth;
 mod env;
 mod fan;
 mod fuzz;
+mod hostile;
 mod life;
 mod lim;
 mod ops;
