@@ -565,7 +565,14 @@ async fn link_task(inner: Arc<Inner>) {
 /// Reads the stream in order from the last id and serves the local sockets.
 async fn read_task(inner: Arc<Inner>) {
     let mut backoff = Backoff::new();
-    let mut last_id: Option<String> = None;
+    // Start at this instance's start time, not at the newest entry when Redis first
+    // answers: sockets may connect while Redis is still down, and the events other
+    // instances accept meanwhile are theirs too (FAULT-6). (Stream ids are Redis
+    // server time: instance and Redis clocks are assumed in step, as NTP keeps them.)
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut last_id: Option<String> = Some(format!("{start_ms}-0"));
     let mut cursor = SeqCursor::default();
     let mut was_up = false;
     loop {
@@ -581,32 +588,6 @@ async fn read_task(inner: Arc<Inner>) {
                 continue;
             }
         };
-        if last_id.is_none() {
-            // start at the current end: an instance serves what is published after it
-            // started (the newest entry's id, so that nothing appended meanwhile is
-            // missed)
-            let newest: redis::RedisResult<Value> = redis::cmd("XREVRANGE")
-                .arg(&inner.keys.stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut conn)
-                .await;
-            match newest {
-                Ok(v) => {
-                    let e = decode_entries(&v).into_iter().next();
-                    if let Some(e) = &e {
-                        cursor.observe(e.seq);
-                    }
-                    last_id = Some(e.map_or_else(|| "0-0".to_owned(), |e| e.id));
-                }
-                Err(_) => {
-                    tokio::time::sleep(backoff.next()).await;
-                    continue;
-                }
-            }
-        }
         backoff.reset();
         if was_up {
             inner.metrics.redis_reconnects.fetch_add(1, Relaxed);
