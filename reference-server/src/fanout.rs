@@ -51,8 +51,7 @@ impl Fanout {
 
     /// Hands one encoded event to fan-out. `Ok` means it will be delivered to every
     /// member of `room` on every instance that stays up (with Redis: the stream append
-    /// was acknowledged).
-    /// An event answered with an error is never delivered.
+    /// was acknowledged); an event answered with an error is never delivered.
     pub(crate) async fn publish(
         &self,
         room: &str,

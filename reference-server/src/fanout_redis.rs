@@ -319,10 +319,17 @@ impl Inner {
         self.metrics.redis_up.store(i64::from(up), Relaxed);
     }
 
-    fn connection_config(&self, response_timeout: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
+    /// A new connection whose commands time out after `response_timeout`.
+    async fn connect(
+        &self,
+        response_timeout: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.cfg.publish_timeout))
-            .set_response_timeout(Some(response_timeout))
+            .set_response_timeout(Some(response_timeout));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     /// Appends one entry; returns its sequence number, or `None` when `outcome` (an
@@ -364,12 +371,7 @@ impl Inner {
     async fn resolve(&self, outcome: &str) -> bool {
         let mut backoff = Backoff::new();
         loop {
-            let config = self.connection_config(self.cfg.publish_timeout);
-            if let Ok(mut conn) = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-            {
+            if let Ok(mut conn) = self.connect(self.cfg.publish_timeout).await {
                 let r: redis::RedisResult<Value> = redis::cmd("EVAL")
                     .arg(RESOLVE)
                     .arg(1)
@@ -510,12 +512,7 @@ async fn link_task(inner: Arc<Inner>) {
     let mut was_up = false;
     let mut logged_down = false;
     loop {
-        let config = inner.connection_config(inner.cfg.publish_timeout);
-        let mut conn = match inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match inner.connect(inner.cfg.publish_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 if !logged_down {
@@ -576,12 +573,7 @@ async fn read_task(inner: Arc<Inner>) {
     let mut cursor = SeqCursor::default();
     let mut was_up = false;
     loop {
-        let config = inner.connection_config(READ_BLOCK + inner.cfg.publish_timeout);
-        let mut conn = match inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match inner.connect(READ_BLOCK + inner.cfg.publish_timeout).await {
             Ok(c) => c,
             Err(_) => {
                 tokio::time::sleep(backoff.next()).await;
