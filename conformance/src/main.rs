@@ -214,6 +214,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
     };
     let keys = read_keys(&args, spawn_secret.as_deref())?;
     let mut cluster = None;
+    let mut provisioned_redis: Option<conformance::redis::RedisServer> = None;
     let mut targets = args.targets.clone();
     if let Some(cmd) = &args.spawn {
         let mut env = Vec::new();
@@ -223,11 +224,35 @@ async fn real_main(mut args: Args) -> Result<i32> {
                 .with_context(|| format!("--env {kv}: use KEY=VALUE"))?;
             env.push((k.to_string(), v.to_string()));
         }
+        // Several instances declaring `redis` and no --redis-url: one cluster on a Redis
+        // the harness provisions (stopped when the harness ends; killed on drop).
+        let wants_redis = args.instances.unwrap_or(1) > 1
+            && args
+                .features
+                .iter()
+                .flat_map(|f| f.split(','))
+                .any(|f| f.trim() == "redis");
+        let redis_url = match &args.redis_url {
+            Some(u) => Some(u.clone()),
+            None if wants_redis => {
+                let program = args.redis_server.as_deref().unwrap_or("redis-server");
+                let r = conformance::redis::RedisServer::start(program)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot provision Redis for the instances: {e}")
+                    })?;
+                eprintln!("provisioned {program} at {} for the instances", r.url());
+                let url = r.url();
+                provisioned_redis = Some(r);
+                Some(url)
+            }
+            None => None,
+        };
         let spec = SpawnSpec {
             cmd: cmd.clone(),
             env,
             ready_timeout: Duration::from_millis(args.ready_timeout_ms.unwrap_or(30_000)),
-            redis_url: args.redis_url.clone(),
+            redis_url,
             namespace: (namespace != "/").then(|| namespace.clone()),
             jwt_secret: spawn_secret.clone().unwrap_or_default(),
             env_remove: Vec::new(),
@@ -423,6 +448,9 @@ async fn real_main(mut args: Args) -> Result<i32> {
     let Some((outcomes, golden_diffs)) = until_interrupted(run, cluster.take()).await else {
         return Ok(130);
     };
+    if let Some(mut r) = provisioned_redis.take() {
+        r.down().await;
+    }
     let info = report::RunInfo {
         targets,
         features: features.into_iter().collect(),

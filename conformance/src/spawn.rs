@@ -154,7 +154,26 @@ impl Instance {
         Self::launch(spec, &[], false).await
     }
 
+    /// Launches, and once more on a fresh port when the port found free was taken
+    /// before the instance bound it (e.g. as the local port of another instance's
+    /// outgoing connection): that is the harness's race, not the implementation's fault.
     async fn launch(
+        spec: &SpawnSpec,
+        remove: &[&str],
+        need_ready: bool,
+    ) -> Result<Instance, SpawnError> {
+        let mut attempt = 0;
+        loop {
+            match Self::launch_once(spec, remove, need_ready).await {
+                Err(SpawnError::Exited { log, .. }) if attempt < 3 && log.contains("in use") => {
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn launch_once(
         spec: &SpawnSpec,
         remove: &[&str],
         need_ready: bool,

@@ -8,7 +8,9 @@
 //! with the reference server's optional features and RS256/ES256 test keys
 //! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code.
 //! With `--target URL` among ARGS it checks that running implementation
-//! instead: only the harness is built, and ARGS are passed on unchanged. If the harness binary does not
+//! instead: only the harness is built, and ARGS are passed on unchanged.
+//! `--cluster` adds `--instances 3` and the `redis` feature: the harness provisions a
+//! `redis-server` and the three instances form one cluster. If the harness binary does not
 //! offer `--spawn` yet, it says that the harness is not built yet and fails;
 //! it never reports a pass it did not get.
 
@@ -22,10 +24,14 @@ use crate::cargo_cmd;
 
 /// The optional features of the spec's conformance profiles that the reference
 /// server implements, so `cargo xtask conformance` checks them too (the harness
-/// SKIPs requirements of undeclared features). `redis` and `recovery` come with
-/// the FAN issue.
+/// SKIPs requirements of undeclared features). `redis` is declared by `--cluster`
+/// (see [`CLUSTER_ARGS`]); `recovery` is not implemented.
 pub(crate) const REFERENCE_FEATURES: &str =
     "polling,bearer-header,cookie-auth,query-auth,refresh,rs256,es256";
+
+/// `cargo xtask conformance --cluster`: three instances on a Redis the harness
+/// provisions (it does so for `--instances` > 1 with the `redis` feature), every check.
+pub(crate) const CLUSTER_INSTANCES: &str = "3";
 
 /// The arguments passed to `roomcast-conformance`; kept in one place so the
 /// harness's flags can be followed here in one edit.
@@ -51,8 +57,17 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
             .iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
+    let cluster = extra.iter().any(|a| a == "--cluster");
     if !given("--features") && !given("--config") {
-        args.extend(["--features".into(), REFERENCE_FEATURES.into()]);
+        let features = if cluster {
+            format!("{REFERENCE_FEATURES},redis")
+        } else {
+            REFERENCE_FEATURES.to_owned()
+        };
+        args.extend(["--features".into(), features.into()]);
+    }
+    if cluster && !given("--instances") {
+        args.extend(["--instances".into(), CLUSTER_INSTANCES.into()]);
     }
     if !given("--extra-key") && !given("--config") {
         for alg in ["RS256", "ES256"] {
@@ -63,7 +78,12 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
             args.push(format!("{alg}:{}:{}", private.display(), public.display()).into());
         }
     }
-    args.extend(extra.iter().map(OsString::from));
+    args.extend(
+        extra
+            .iter()
+            .filter(|a| *a != "--cluster")
+            .map(OsString::from),
+    );
     args
 }
 
@@ -240,6 +260,32 @@ mod tests {
         assert_eq!(args, extra);
         assert!(targets_given(&["--target=http://x".to_owned()]));
         assert!(!targets_given(&["--targets".to_owned()]));
+    }
+
+    #[test]
+    fn cluster_declares_redis_and_spawns_three_instances() {
+        let extra = [
+            "--cluster".to_owned(),
+            "--filter".to_owned(),
+            "FAN".to_owned(),
+        ];
+        let a = strings(harness_args(
+            Path::new("/r"),
+            Path::new("/r/roomcast-server"),
+            &extra,
+        ));
+        assert!(a.contains(&format!("{REFERENCE_FEATURES},redis")), "{a:?}");
+        let i = a
+            .iter()
+            .position(|x| x == "--instances")
+            .expect("--instances");
+        assert_eq!(a[i + 1], CLUSTER_INSTANCES);
+        assert!(!a.contains(&"--cluster".to_owned()), "{a:?}");
+        assert_eq!(a[a.len() - 2..], ["--filter", "FAN"]);
+        let plain = strings(harness_args(Path::new("/r"), Path::new("/r/s"), &[]));
+        assert!(!plain
+            .iter()
+            .any(|x| x.contains("redis") || x == "--instances"));
     }
 
     #[test]
