@@ -54,9 +54,7 @@ fn pem_key(
     })
 }
 
-/// The default horizon of `exp`: a token valid for more than 400 days from now is
-/// `invalid_claims` (AUTH-38).
-pub const DEFAULT_MAX_LIFETIME_SECS: u64 = 400 * 24 * 3600;
+pub use crate::config::DEFAULT_MAX_LIFETIME_SECS;
 
 /// Half the order of the P-256 group: with `JWT_ES256_LOW_S_ONLY` an ES256 signature's
 /// `s` must not exceed it (AUTH-37), so that each token has one valid signature. Off by

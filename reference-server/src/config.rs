@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The default horizon of `exp`: a token valid for more than 400 days from now is
+/// `invalid_claims` (AUTH-38).
+pub const DEFAULT_MAX_LIFETIME_SECS: u64 = 400 * 24 * 3600;
+
 /// How tokens are verified: the key material and the pinned algorithms.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -124,7 +128,7 @@ impl Config {
                 issuer: None,
                 audience: None,
                 leeway_secs: 0,
-                max_lifetime_secs: crate::auth::DEFAULT_MAX_LIFETIME_SECS,
+                max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
                 es256_low_s_only: false,
             },
             token_sources: TokenSources::default(),
@@ -271,7 +275,7 @@ pub struct Args {
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
     /// Reject tokens whose `exp` is further than this in the future (seconds).
-    #[arg(long, env = "JWT_MAX_LIFETIME_SECS", default_value_t = crate::auth::DEFAULT_MAX_LIFETIME_SECS)]
+    #[arg(long, env = "JWT_MAX_LIFETIME_SECS", default_value_t = DEFAULT_MAX_LIFETIME_SECS)]
     pub jwt_max_lifetime: u64,
     /// Refuse ES256 signatures whose `s` is above half the group order (only when every
     /// issuer normalizes its signatures: most signers do not).

@@ -5,12 +5,11 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use protocol::engineio;
 use protocol::roomcast::codes::{self, ErrorCode};
-use protocol::roomcast::envelope::Envelope;
 use protocol::roomcast::event_type::EventType;
 use protocol::roomcast::timestamp::Timestamp;
 use protocol::socketio::{Decoder, Packet, PacketData};
@@ -20,41 +19,18 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::auth::{self, HandshakeTokens};
-use crate::engine::{random_id, EngineSession, Inbound, SessionKind};
+use crate::engine_session::{random_id, EngineSession, Inbound, SessionKind};
+use crate::envelope::{envelope_text, now_ms};
 use crate::hub::{CloseReason, Frame};
 use crate::rules::{self, Reply, SocketRules};
-use crate::server::{PendingSlot, Shared};
 use crate::session::{Gate, NamespaceGate};
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use crate::shared::{PendingSlot, Shared};
 
 /// The instant at which `exp + leeway` (seconds since the epoch) passes.
 fn expiry_instant(exp: i64, leeway: i64) -> Instant {
     let deadline_ms = exp.saturating_add(leeway).saturating_mul(1000);
     let delta = deadline_ms.saturating_sub(now_ms()).max(0);
     Instant::now() + Duration::from_millis(u64::try_from(delta).unwrap_or(0))
-}
-
-/// An envelope frame: `42[nsp,]["type",{eventId,type,timestamp,payload}]`.
-pub(crate) fn envelope_text(
-    nsp: &str,
-    event_type: EventType,
-    timestamp: Timestamp,
-    payload: Value,
-) -> (String, uuid::Uuid) {
-    let env = Envelope {
-        event_id: uuid::Uuid::new_v4(),
-        event_type,
-        timestamp,
-        payload,
-    };
-    (env.encode_event_message(nsp), env.event_id)
 }
 
 struct NspSocket {
@@ -104,7 +80,7 @@ impl Driver {
     ) -> Driver {
         let now = Instant::now();
         let first_poll_deadline = (*session.transport.borrow()
-            == crate::engine::TransportState::Polling)
+            == crate::engine_session::TransportState::Polling)
             .then(|| now + shared.config.limits.first_poll_timeout);
         let gate = NamespaceGate::new(
             shared.served.clone(),
@@ -599,7 +575,7 @@ impl Driver {
                     | CloseReason::SlowConsumer
             );
         if reason == CloseReason::ClientClose
-            && *self.session.transport.borrow() != crate::engine::TransportState::Websocket
+            && *self.session.transport.borrow() != crate::engine_session::TransportState::Websocket
         {
             // engine.io answers a pending poll with a noop when the client closes; the
             // session is gone for every later request.
@@ -620,8 +596,8 @@ impl Driver {
             // LIFE-11: on shutdown no `41` and no close packet (stock clients do not
             // reconnect after either): a WebSocket gets a close frame 1001, a pending
             // poll answers 400 once the session is killed below.
-            let polling =
-                *self.session.transport.borrow() != crate::engine::TransportState::Websocket;
+            let polling = *self.session.transport.borrow()
+                != crate::engine_session::TransportState::Websocket;
             if !(reason == CloseReason::ServerShutdown && polling) {
                 self.push(Frame::Close(reason.ws_code()));
                 let mut kill = self.session.outbox.subscribe_kill();

@@ -10,109 +10,25 @@
 //! queued (`recv_many`), `feed`s it and flushes once; a polling GET returns everything
 //! queued as one payload. A full queue kills the session (slow consumer).
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use protocol::engineio::{self, OpenPacket};
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::auth::HandshakeTokens;
+use crate::engine_session::{EngineSession, Inbound, TransportState};
 use crate::hub::{CloseReason, Frame, Outbox};
-use crate::server::{PendingSlot, Shared};
+use crate::shared::Shared;
 
 /// The WebSocket stream over a hyper upgrade.
 pub(crate) type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// What the session serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SessionKind {
-    /// Socket.IO (the profile, or compliance namespaces).
-    SocketIo,
-    /// Raw Engine.IO echo (compliance mode, `/engine.io/`).
-    EngineEcho,
-}
-
-/// Which transport currently carries the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TransportState {
-    /// HTTP long-polling.
-    Polling,
-    /// A WebSocket answered the probe; pending polls get a noop.
-    Upgrading,
-    /// WebSocket (direct or upgraded).
-    Websocket,
-}
-
-/// Input to the driver task.
-#[derive(Debug)]
-pub(crate) enum Inbound {
-    /// One Engine.IO packet from the client (boxed: the channel's blocks stay small,
-    /// which keeps idle connections cheap).
-    Packet(Box<engineio::Packet>),
-    /// The transport ended.
-    Closed(CloseReason),
-}
-
-/// One Engine.IO session.
-pub(crate) struct EngineSession {
-    /// Engine.IO session id.
-    pub sid: Arc<str>,
-    /// The outbound queue and kill switch.
-    pub outbox: Arc<Outbox>,
-    /// The queue's receiving end, held by the active writer.
-    pub rx: Arc<Mutex<mpsc::Receiver<Frame>>>,
-    /// Packets to the driver.
-    pub inbound: mpsc::Sender<Inbound>,
-    /// The current transport.
-    pub transport: watch::Sender<TransportState>,
-    /// Polling: a close packet is owed to the next GET (it is never sent in the same
-    /// payload as other packets: socket.io-client handles a close at once but defers
-    /// the packets before it, which would then be lost).
-    pub close_next_poll: std::sync::atomic::AtomicBool,
-    /// A WebSocket upgrade of this session is in progress or done (only one is allowed).
-    pub upgrade_claimed: std::sync::atomic::AtomicBool,
-    /// Write one frame per flush (compliance mode: the upstream test suite reads one
-    /// message per event-loop tick), instead of batching.
-    pub frame_per_write: bool,
-    /// The source address of the opening request.
-    pub peer: IpAddr,
-    /// A request (GET, POST or upgrade) came on this sid after the handshake.
-    pub polled: AtomicBool,
-    /// A polling POST on this sid is being read (only one at a time, LIM-16).
-    pub post_active: AtomicBool,
-}
-
-/// Holds [`EngineSession::post_active`] for one polling POST.
-pub(crate) struct PostGuard<'a>(&'a EngineSession);
-
-impl EngineSession {
-    /// Claims the session's POST slot; `None` when a POST is already being read.
-    pub(crate) fn begin_post(&self) -> Option<PostGuard<'_>> {
-        (!self.post_active.swap(true, Ordering::AcqRel)).then_some(PostGuard(self))
-    }
-}
-
-impl Drop for PostGuard<'_> {
-    fn drop(&mut self) {
-        self.0.post_active.store(false, Ordering::Release);
-    }
-}
-
-/// A random 20-character base64url id (15 random bytes).
-pub(crate) fn random_id() -> String {
-    let bytes: [u8; 15] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// The open packet text for a session.
 pub(crate) fn open_packet(shared: &Shared, sid: &str, upgrades: bool) -> String {
@@ -131,39 +47,6 @@ pub(crate) fn open_packet(shared: &Shared, sid: &str, upgrades: bool) -> String 
     .encode_text()
 }
 
-/// Creates and registers a session and spawns its driver.
-pub(crate) fn new_session(
-    shared: &Arc<Shared>,
-    kind: SessionKind,
-    tokens: HandshakeTokens,
-    transport: TransportState,
-    slot: PendingSlot,
-) -> Arc<EngineSession> {
-    let id = shared.next_id();
-    // Headroom above the configured queue for control frames (open, acks, pings).
-    let (outbox, rx) = Outbox::new(id, shared.config.outbound_queue + 16);
-    let (inbound, inbound_rx) = mpsc::channel(64);
-    let (transport, _) = watch::channel(transport);
-    let session = Arc::new(EngineSession {
-        sid: random_id().into(),
-        outbox,
-        rx: Arc::new(Mutex::new(rx)),
-        inbound,
-        transport,
-        upgrade_claimed: std::sync::atomic::AtomicBool::new(false),
-        close_next_poll: std::sync::atomic::AtomicBool::new(false),
-        frame_per_write: shared.config.compliance,
-        peer: slot.ip(),
-        polled: AtomicBool::new(false),
-        post_active: AtomicBool::new(false),
-    });
-    shared.register(&session);
-    let driver =
-        crate::driver::Driver::new(Arc::clone(shared), Arc::clone(&session), kind, tokens, slot);
-    tokio::spawn(driver.run(inbound_rx));
-    session
-}
-
 /// The WebSocket configuration: `maxPayload` bounds a frame and a message (close 1009
 /// above it); small read buffers keep idle connections cheap.
 pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
@@ -175,14 +58,7 @@ pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
 }
 
 /// Serves a direct WebSocket connection: open packet, then reader and writer.
-pub(crate) async fn serve_direct_ws(
-    shared: Arc<Shared>,
-    ws: Ws,
-    kind: SessionKind,
-    tokens: HandshakeTokens,
-    slot: PendingSlot,
-) {
-    let session = new_session(&shared, kind, tokens, TransportState::Websocket, slot);
+pub(crate) async fn serve_direct_ws(shared: Arc<Shared>, ws: Ws, session: Arc<EngineSession>) {
     let open = open_packet(&shared, &session.sid, false);
     let _ = session.outbox.push(Frame::Text(open.into()));
     let guard = Arc::clone(&session.rx).lock_owned().await;

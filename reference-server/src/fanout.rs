@@ -18,13 +18,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::Config;
 use crate::fanout_redis::RedisFanout;
+pub use crate::fanout_redis::Unavailable;
 use crate::hub::{Frame, Hub};
 use crate::metrics::Metrics;
-
-/// This instance cannot hand the event to fan-out now (PUB-24: answer 503, never 202).
-#[derive(Debug, thiserror::Error)]
-#[error("fan-out unavailable: {0}")]
-pub struct Unavailable(pub &'static str);
 
 /// The fan-out backend of one server.
 #[derive(Debug)]

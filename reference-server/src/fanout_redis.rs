@@ -37,9 +37,14 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{info, warn};
 
 use crate::config::RedisConfig;
-use crate::fanout::Unavailable;
 use crate::hub::{Frame, Hub};
 use crate::metrics::Metrics;
+
+/// This instance cannot hand the event to fan-out now (PUB-24: answer 503, never 202).
+/// Only the Redis backend can be unavailable; [`crate::fanout`] re-exports it.
+#[derive(Debug, thiserror::Error)]
+#[error("fan-out unavailable: {0}")]
+pub struct Unavailable(pub &'static str);
 
 /// Appends one entry with the next cluster-wide sequence number; returns `{id, seq}`.
 /// With a third key (an event's outcome key), appends only if that key did not exist

@@ -17,8 +17,9 @@ use tracing::debug;
 
 use crate::auth::{bearer_token, PublishAuthError};
 use crate::body::{declared_length, read_body, BodyError};
-use crate::driver::{envelope_text, now_ms};
-use crate::server::{json_error, respond, Resp, Shared};
+use crate::envelope::{envelope_text, now_ms};
+use crate::response::{body_timeout, json_error, respond, Resp};
+use crate::shared::Shared;
 
 /// Handles one publish request.
 pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
@@ -113,7 +114,7 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
                 ErrorCode::RequestTimeout,
                 "The body did not arrive in time",
             );
-            return crate::server::body_timeout(shared, r);
+            return body_timeout(shared, r);
         }
         Err(BodyError::Io | BodyError::Cancelled) => {
             return json_error(

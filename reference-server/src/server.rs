@@ -26,14 +26,15 @@ use tracing::{debug, info, warn};
 use crate::auth::{HandshakeTokens, KeyError, Verifier};
 use crate::body::{self, BodyError};
 use crate::config::Config;
-use crate::engine::{self, EngineSession, SessionKind, TransportState};
+use crate::driver::Driver;
+use crate::engine;
+use crate::engine_session::{random_id, EngineSession, SessionKind, TransportState};
 use crate::fanout::Fanout;
-use crate::hub::Hub;
+use crate::hub::{Hub, Outbox};
 use crate::limits::{LogLimiter, Pending, PendingFull};
 use crate::metrics::Metrics;
-
-/// An HTTP response with a full body.
-pub(crate) type Resp = Response<Full<Bytes>>;
+use crate::response::{body_timeout, json_error, respond, Resp};
+use crate::shared::{PendingSlot, Shared};
 
 /// Errors starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -58,110 +59,37 @@ pub enum ServerError {
     Redis(#[from] redis::RedisError),
 }
 
-/// State shared by every connection of one server.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub verifier: Option<Verifier>,
-    pub hub: Arc<Hub>,
-    pub fanout: Fanout,
-    pub metrics: Arc<Metrics>,
-    pub served: Vec<String>,
-    pub shutdown: watch::Sender<bool>,
-    sessions: Mutex<HashMap<Arc<str>, Arc<EngineSession>>>,
-    next_id: AtomicU64,
-    pending: Mutex<Pending>,
-    log_limiter: Mutex<LogLimiter>,
-}
-
-/// One Engine.IO session without a connected namespace, counted against the caps of
-/// [`crate::limits::Limits`] until it connects a namespace or ends (dropped).
-pub(crate) struct PendingSlot {
-    shared: Option<Arc<Shared>>,
-    ip: IpAddr,
-}
-
-impl PendingSlot {
-    /// The source address the slot counts against.
-    pub(crate) fn ip(&self) -> IpAddr {
-        self.ip
-    }
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.take() {
-            shared.lock_pending().release(self.ip);
-            shared.metrics.pending_sessions.fetch_sub(1, Relaxed);
-        }
-    }
-}
-
-impl Shared {
-    pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Relaxed)
-    }
-
-    pub(crate) fn register(&self, s: &Arc<EngineSession>) {
-        self.metrics.connections.fetch_add(1, Relaxed);
-        self.lock_sessions()
-            .insert(Arc::clone(&s.sid), Arc::clone(s));
-    }
-
-    pub(crate) fn unregister(&self, sid: &str) {
-        if self.lock_sessions().remove(sid).is_some() {
-            self.metrics.connections.fetch_sub(1, Relaxed);
-        }
-    }
-
-    fn lookup(&self, sid: &str) -> Option<Arc<EngineSession>> {
-        self.lock_sessions().get(sid).cloned()
-    }
-
-    fn session_count(&self) -> usize {
-        self.lock_sessions().len()
-    }
-
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<EngineSession>>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes a pending-session slot for `ip`, or counts the refusal.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<PendingSlot, PendingFull> {
-        match self.lock_pending().admit(ip, &self.config.limits) {
-            Ok(()) => {
-                self.metrics.pending_sessions.fetch_add(1, Relaxed);
-                Ok(PendingSlot {
-                    shared: Some(Arc::clone(self)),
-                    ip,
-                })
-            }
-            Err(full) => {
-                self.metrics.handshake_refused(full);
-                Err(full)
-            }
-        }
-    }
-
-    /// Whether a warn-level record about `ip` may be written now: `Some(suppressed
-    /// since the last one)`, or `None` (rate-limited).
-    pub(crate) fn warn_allowed(&self, ip: IpAddr) -> Option<u64> {
-        self.log_limiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .allow(ip, std::time::Instant::now(), &self.config.limits)
-    }
-
-    pub(crate) fn shutting_down_public(&self) -> bool {
-        self.shutting_down()
-    }
+/// Creates and registers a session and spawns its driver: the server wires the
+/// engine's session to the driver, so neither of them knows the other.
+pub(crate) fn new_session(
+    shared: &Arc<Shared>,
+    kind: SessionKind,
+    tokens: HandshakeTokens,
+    transport: TransportState,
+    slot: PendingSlot,
+) -> Arc<EngineSession> {
+    let id = shared.next_id();
+    // Headroom above the configured queue for control frames (open, acks, pings).
+    let (outbox, rx) = Outbox::new(id, shared.config.outbound_queue + 16);
+    let (inbound, inbound_rx) = tokio::sync::mpsc::channel(64);
+    let (transport, _) = watch::channel(transport);
+    let session = Arc::new(EngineSession {
+        sid: random_id().into(),
+        outbox,
+        rx: Arc::new(tokio::sync::Mutex::new(rx)),
+        inbound,
+        transport,
+        upgrade_claimed: std::sync::atomic::AtomicBool::new(false),
+        close_next_poll: std::sync::atomic::AtomicBool::new(false),
+        frame_per_write: shared.config.compliance,
+        peer: slot.ip(),
+        polled: std::sync::atomic::AtomicBool::new(false),
+        post_active: std::sync::atomic::AtomicBool::new(false),
+    });
+    shared.register(&session);
+    let driver = Driver::new(Arc::clone(shared), Arc::clone(&session), kind, tokens, slot);
+    tokio::spawn(driver.run(inbound_rx));
+    session
 }
 
 /// A bound server, ready to run.
@@ -293,29 +221,6 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, pe
             let _ = tokio::time::timeout(shared.config.shutdown_grace, conn).await;
         }
     }
-}
-
-/// A response with a body and content type.
-pub(crate) fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-/// The publish-style JSON error `{"error":{"code","message"}}`.
-pub(crate) fn json_error(
-    status: StatusCode,
-    code: protocol::roomcast::codes::ErrorCode,
-    message: &str,
-) -> Resp {
-    let body = protocol::roomcast::codes::http_error_body(code, message).to_string();
-    respond(status, "application/json", body)
 }
 
 fn engine_error(e: HandshakeError) -> Resp {
@@ -472,15 +377,6 @@ fn pending_full(shared: &Shared, full: PendingFull) -> Resp {
     r
 }
 
-/// 408 and `Connection: close` for a body that was too slow (LIM-14).
-pub(crate) fn body_timeout(shared: &Shared, mut r: Resp) -> Resp {
-    shared.metrics.body_timeouts.fetch_add(1, Relaxed);
-    *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r
-}
-
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let has = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {
@@ -566,7 +462,9 @@ async fn engine_request(
                         let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                     }
                     (None, Some(slot)) => {
-                        engine::serve_direct_ws(shared, ws, kind, tokens, slot).await
+                        let session =
+                            new_session(&shared, kind, tokens, TransportState::Websocket, slot);
+                        engine::serve_direct_ws(shared, ws, session).await
                     }
                     (Some(s), _) => engine::serve_upgrade_ws(shared, ws, s).await,
                     (None, None) => {}
@@ -591,7 +489,7 @@ async fn engine_request(
                     Err(full) => return pending_full(&shared, full),
                 };
                 let tokens = HandshakeTokens::from_request(req.headers(), q);
-                let s = engine::new_session(&shared, kind, tokens, TransportState::Polling, slot);
+                let s = new_session(&shared, kind, tokens, TransportState::Polling, slot);
                 let open = engine::open_packet(&shared, &s.sid, true);
                 respond(StatusCode::OK, "text/plain; charset=UTF-8", open)
             }

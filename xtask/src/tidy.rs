@@ -259,3 +259,137 @@ fn protocol_manifest_check_sees_runtime_dependencies() {
         "{runtime:?}"
     );
 }
+
+/// The top-level module a file of `reference-server/src` defines (`hub.rs` → `hub`,
+/// `x/mod.rs` and `x/y.rs` → `x`); `None` for the crate roots.
+fn module_of(rel: &std::path::Path) -> Option<String> {
+    let first = rel.components().next()?.as_os_str().to_string_lossy();
+    let name = first.strip_suffix(".rs").unwrap_or(&first);
+    (name != "lib" && name != "main").then(|| name.to_string())
+}
+
+/// The modules a source text names through `crate::x` (also `use crate::{x, y::z}`),
+/// up to its `#[cfg(test)]` unit tests, which are not part of the layering.
+fn crate_references(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let code: String = text
+        .split("#[cfg(test)]\nmod tests")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (i, _) in code.match_indices("crate::") {
+        let prev = code[..i].chars().next_back();
+        if prev.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue; // `reference_server::crate::` never occurs; `my_crate::` is not ours
+        }
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // `crate::{a, b::{c, d}}`: the names at depth 0 of the group.
+            let mut depth = 0usize;
+            let mut start = true;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    c if start && !c.is_whitespace() => {
+                        start = false;
+                        out.insert(ident(&group[j..]));
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.insert(ident(rest));
+        }
+    }
+    out.retain(|m| !m.is_empty() && m != "self");
+    out
+}
+
+/// Every cycle (as `a -> b -> a`) found by a depth-first walk of `graph`.
+fn import_cycles(
+    graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Vec<String> {
+    fn walk(
+        node: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+        cycles: &mut Vec<String>,
+    ) {
+        if let Some(at) = stack.iter().position(|m| m == node) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(node.to_string());
+            cycles.push(cycle.join(" -> "));
+            return;
+        }
+        if done.contains(node) {
+            return;
+        }
+        stack.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            walk(next, graph, stack, done, cycles);
+        }
+        stack.pop();
+        done.insert(node.to_string());
+    }
+    let mut cycles = Vec::new();
+    let mut done = std::collections::BTreeSet::new();
+    for node in graph.keys() {
+        walk(node, graph, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    cycles
+}
+
+#[test]
+fn architecture_invariant_reference_server_modules_have_no_import_cycle() {
+    let root = project_root();
+    let src = root.join("reference-server/src");
+    let mut graph = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for f in rust_files(&root, &["reference-server/src"]).unwrap() {
+        let Some(module) = module_of(f.strip_prefix(&src).unwrap()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&f).unwrap();
+        let refs = crate_references(&text);
+        let entry = graph.entry(module.clone()).or_default();
+        entry.extend(refs.into_iter().filter(|m| *m != module));
+    }
+    assert!(graph.len() > 5, "read only {graph:?}");
+    let cycles = import_cycles(&graph);
+    assert!(
+        cycles.is_empty(),
+        "import cycles between reference-server/src modules (layers must be one-way):\n  {}",
+        cycles.join("\n  ")
+    );
+}
+
+#[test]
+fn import_cycle_check_sees_grouped_uses_and_cycles() {
+    let refs = crate_references(
+        "//! Doc.\nuse crate::{a, b::{C, D}};\n// crate::commented\nfn f() { crate::c::g(); }\n\
+         #[cfg(test)]\nmod tests { use crate::z; }\n",
+    );
+    assert_eq!(refs.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+    let graph = [("a", "b"), ("b", "c"), ("c", "a")]
+        .iter()
+        .map(|(x, y)| (x.to_string(), [y.to_string()].into()))
+        .collect();
+    assert_eq!(import_cycles(&graph), ["a -> b -> c -> a"]);
+    let ok = [("a", "b"), ("b", "c")]
+        .iter()
+        .map(|(x, y)| (x.to_string(), [y.to_string()].into()))
+        .collect();
+    assert!(import_cycles(&ok).is_empty());
+}
