@@ -2,7 +2,10 @@
 //!
 //! - every `.rs` file of the workspace crates starts with a `//!` doc comment;
 //! - **Architecture Invariant:** `conformance` never depends on `reference-server`;
-//! - **Architecture Invariant:** `protocol` does no I/O and has no clock.
+//! - **Architecture Invariant:** `protocol` does no I/O and has no clock;
+//! - **Architecture Invariant:** the modules of `reference-server/src` import one-way
+//!   (no cycle);
+//! - ARCHITECTURE.md's code map names every `src` file of every crate.
 
 use crate::project_root;
 use crate::spec_check::rust_files;
@@ -392,4 +395,59 @@ fn import_cycle_check_sees_grouped_uses_and_cycles() {
         .map(|(x, y)| (x.to_string(), [y.to_string()].into()))
         .collect();
     assert!(import_cycles(&ok).is_empty());
+}
+
+/// The text of ARCHITECTURE.md's `### \`name\`` section (up to the next heading of that
+/// level or above).
+fn architecture_section<'a>(doc: &'a str, name: &str) -> Option<&'a str> {
+    let start = doc.find(&format!("### `{name}`"))?;
+    let rest = &doc[start..];
+    let body_start = rest.find('\n').map_or(rest.len(), |i| i + 1);
+    let end = [
+        rest[body_start..].find("\n### "),
+        rest[body_start..].find("\n## "),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map_or(rest.len(), |i| body_start + i);
+    Some(&rest[..end])
+}
+
+#[test]
+fn architecture_code_map_names_every_src_file() {
+    let root = project_root();
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for krate in CRATES {
+        let Some(section) = architecture_section(&doc, krate) else {
+            missing.push(format!("the section \"### `{krate}`\""));
+            continue;
+        };
+        let src = root.join(krate).join("src");
+        for f in rust_files(&root, &[&format!("{krate}/src")]).unwrap() {
+            let rel = f
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !section.contains(&rel) {
+                missing.push(format!("{krate}/src/{rel}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map (the crate's `### \\`crate\\`` section, by its path \
+         under src/) does not name:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn architecture_section_stops_at_the_next_heading() {
+    let doc = "## Code map\n### `a`\nx.rs\n## Other\n### `b`\ny.rs\n";
+    assert_eq!(architecture_section(doc, "a"), Some("### `a`\nx.rs"));
+    assert_eq!(architecture_section(doc, "b"), Some("### `b`\ny.rs\n"));
+    assert_eq!(architecture_section(doc, "c"), None);
 }
