@@ -124,9 +124,7 @@ impl Driver {
 
     fn push_packet(&self, packet: &Packet) {
         let encoded = packet.encode();
-        let mut text = String::with_capacity(encoded.text.len() + 1);
-        text.push('4');
-        text.push_str(&encoded.text);
+        let text = engineio::Packet::Message(encoded.text).encode_text();
         self.push(Frame::Text(text.into()));
         for a in encoded.attachments {
             self.push(Frame::Binary(a));
@@ -199,7 +197,9 @@ impl Driver {
             E::Upgrade | E::Noop => Step::Continue,
             E::Message(text) => match self.kind {
                 SessionKind::EngineEcho => {
-                    self.push(Frame::Text(format!("4{text}").into()));
+                    self.push(Frame::Text(
+                        engineio::Packet::Message(text).encode_text().into(),
+                    ));
                     Step::Continue
                 }
                 SessionKind::SocketIo => match self.decoder.decode_text(&text) {
@@ -244,7 +244,7 @@ impl Driver {
         }
         if let Some(scheduled) = self.next_ping.filter(|d| now >= *d) {
             self.push(Frame::Text(
-                tokio_tungstenite::tungstenite::Utf8Bytes::from_static("2"),
+                engineio::Packet::Ping(String::new()).encode_text().into(),
             ));
             self.next_ping = None;
             // Counted from when the ping was due, so timer lateness does not add up.
@@ -580,9 +580,7 @@ impl Driver {
             // engine.io answers a pending poll with a noop when the client closes; the
             // session is gone for every later request.
             self.shared.unregister(&self.session.sid);
-            self.push(Frame::Text(
-                tokio_tungstenite::tungstenite::Utf8Bytes::from_static("6"),
-            ));
+            self.push(Frame::Text(engineio::Packet::Noop.encode_text().into()));
             tokio::time::sleep(Duration::from_millis(50)).await;
         } else if graceful
             && reason != CloseReason::ClientClose

@@ -72,7 +72,9 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
     let wait = shared.config.ping_interval + shared.config.ping_timeout;
     let first = tokio::time::timeout(wait, stream.next()).await;
     match first {
-        Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2probe" => {}
+        Ok(Some(Ok(Message::Text(t))))
+            if engineio::Packet::decode_text(t.as_str())
+                == Ok(engineio::Packet::Ping("probe".to_owned())) => {}
         _ => {
             session
                 .upgrade_claimed
@@ -81,13 +83,22 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
             return;
         }
     }
-    if sink.send(Message::Text("3probe".into())).await.is_err() {
+    if sink
+        .send(Message::Text(
+            engineio::Packet::Pong("probe".to_owned())
+                .encode_text()
+                .into(),
+        ))
+        .await
+        .is_err()
+    {
         return;
     }
     session.transport.send_replace(TransportState::Upgrading);
     let upgrade = tokio::time::timeout(wait, stream.next()).await;
     match upgrade {
-        Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "5" => {}
+        Ok(Some(Ok(Message::Text(t))))
+            if engineio::Packet::decode_text(t.as_str()) == Ok(engineio::Packet::Upgrade) => {}
         _ => {
             session.transport.send_replace(TransportState::Polling);
             session
@@ -235,7 +246,7 @@ pub(crate) async fn poll_get(
     use engineio::handshake::HandshakeError;
     match *session.transport.borrow() {
         TransportState::Websocket => return Err(HandshakeError::BadRequest),
-        TransportState::Upgrading => return Ok("6".to_owned()),
+        TransportState::Upgrading => return Ok(engineio::Packet::Noop.encode_text()),
         TransportState::Polling => {}
     }
     let Ok(mut rx) = Arc::clone(&session.rx).try_lock_owned() else {
@@ -248,7 +259,7 @@ pub(crate) async fn poll_get(
         .load(std::sync::atomic::Ordering::Acquire)
     {
         session.outbox.kill(CloseReason::TransportClose);
-        return Ok("1".to_owned());
+        return Ok(engineio::Packet::Close.encode_text());
     }
     let mut transport = session.transport.subscribe();
     let mut kill = session.outbox.subscribe_kill();
@@ -259,10 +270,10 @@ pub(crate) async fn poll_get(
         // any later request): a close packet would stop python-socketio reconnecting
         r = crate::hub::wait_killed(&mut kill) => return match r {
             CloseReason::ServerShutdown => Err(HandshakeError::UnknownSid),
-            _ => Ok("1".to_owned()),
+            _ => Ok(engineio::Packet::Close.encode_text()),
         },
-        _ = async { let _ = transport.wait_for(|t| *t != TransportState::Polling).await; } => return Ok("6".to_owned()),
-        n = rx.recv_many(&mut batch, 512) => if n == 0 { return Ok("1".to_owned()) },
+        _ = async { let _ = transport.wait_for(|t| *t != TransportState::Polling).await; } => return Ok(engineio::Packet::Noop.encode_text()),
+        n = rx.recv_many(&mut batch, 512) => if n == 0 { return Ok(engineio::Packet::Close.encode_text()) },
     }
     let mut body = String::new();
     let mut closing = false;
@@ -282,7 +293,7 @@ pub(crate) async fn poll_get(
     if closing {
         if body.is_empty() {
             session.outbox.kill(CloseReason::TransportClose);
-            return Ok("1".to_owned());
+            return Ok(engineio::Packet::Close.encode_text());
         }
         // The packets first; the close packet answers the next GET.
         if body.ends_with(engineio::payload::SEPARATOR) {
