@@ -451,3 +451,36 @@ fn architecture_section_stops_at_the_next_heading() {
     assert_eq!(architecture_section(doc, "b"), Some("### `b`\ny.rs\n"));
     assert_eq!(architecture_section(doc, "c"), None);
 }
+
+/// Crates that only tests use, per workspace crate: they belong in `[dev-dependencies]`.
+/// (`time` is a runtime dependency of `conformance`, whose expectations parse RFC 3339;
+/// it is test-only in `protocol`, which has no clock.)
+const TEST_ONLY_CRATES: [(&str, &[&str]); 5] = [
+    ("protocol", &["insta", "proptest", "time"]),
+    ("reference-server", &["insta", "proptest"]),
+    ("conformance", &["insta"]),
+    ("benches", &["insta"]),
+    ("xtask", &["insta"]),
+];
+
+#[test]
+fn test_only_crates_are_not_runtime_dependencies() {
+    let root = project_root();
+    let mut bad = Vec::new();
+    for (krate, test_only) in TEST_ONLY_CRATES {
+        let manifest = std::fs::read_to_string(root.join(krate).join("Cargo.toml")).unwrap();
+        // The tables before [dev-dependencies]: [dependencies] (and [features] etc.).
+        let runtime = manifest.split("[dev-dependencies]").next().unwrap_or("");
+        for dep in declared_dependencies(runtime) {
+            if test_only.contains(&dep.as_str()) {
+                bad.push(format!("{krate}: {dep}"));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "test-only crates declared as runtime dependencies (move them to \
+         [dev-dependencies]):\n  {}",
+        bad.join("\n  ")
+    );
+}
