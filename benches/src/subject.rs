@@ -150,9 +150,9 @@ impl Subject {
             };
             endpoints.push(Endpoint::new(addr, path, namespace));
         }
-        let Some(first) = endpoints.first() else {
+        if endpoints.is_empty() {
             bail!("--target needs at least one URL");
-        };
+        }
         let publish = match publish {
             Some(u) => vec![PublishUrl::parse(u).await?],
             None => endpoints
@@ -163,7 +163,6 @@ impl Subject {
                 })
                 .collect(),
         };
-        let _ = first;
         Ok(Subject {
             label: label.to_owned(),
             endpoints,

@@ -125,6 +125,19 @@ async fn interrupted() {
     }
 }
 
+/// `--env-name SPEC=YOURS` pairs; the spec's name must be one the harness gives.
+fn env_names(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut m = std::collections::BTreeMap::new();
+    for kv in pairs {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+            .with_context(|| format!("--env-name {kv}: use SPEC_NAME=YOUR_NAME, e.g. ROOMCAST_PING_INTERVAL_MS=MY_PING_MS"))?;
+        m.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(m)
+}
+
 fn random_secret() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -297,6 +310,13 @@ async fn real_main(mut args: Args) -> Result<i32> {
             .redis_server
             .clone()
             .unwrap_or_else(|| "redis-server".into()),
+        env_names: env_names(&args.env_names)?,
+        redis: conformance::redis::resolve_mode(
+            args.redis.as_deref(),
+            args.redis_server.as_deref().unwrap_or("redis-server"),
+            conformance::redis::docker_reachable(),
+        )
+        .map_err(anyhow::Error::msg)?,
         python_driver: {
             let script = args
                 .python_driver
@@ -371,6 +391,33 @@ async fn real_main(mut args: Args) -> Result<i32> {
         targets.join(", "),
         opts.jobs
     );
+    if let Some(n) = args.repeat.filter(|n| *n > 1) {
+        let repeated = repeat(&defs, cfg.clone(), minter.clone(), &opts, n);
+        let (runs, elapsed) = tokio::select! {
+            r = repeated => r,
+            _ = interrupted() => {
+                eprintln!("interrupted: stopping spawned instances");
+                if let Some(c) = cluster.take() { c.stop().await; }
+                return Ok(130);
+            }
+        };
+        if let Some(c) = cluster.take() {
+            c.stop().await;
+        }
+        let r = report::Repeat::of(&runs, elapsed.as_millis() as u64);
+        let text = match format.as_str() {
+            "json" => r.json(),
+            _ => r.human(),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        return Ok(if r.flaky() == 0 && r.all_pass(args.allow_errors) {
+            0
+        } else {
+            1
+        });
+    }
     let minter2 = minter.clone();
     let mut pending: std::collections::BTreeMap<&str, (usize, usize, usize)> =
         std::collections::BTreeMap::new();
@@ -482,6 +529,40 @@ async fn real_main(mut args: Args) -> Result<i32> {
         );
     }
     Ok(exit_code(&s, &info, golden_ok))
+}
+
+/// `--repeat N`: the selection N times, one after the other, against the same
+/// instances; progress shows what did not PASS.
+async fn repeat(
+    defs: &[runner::CheckDef],
+    cfg: Arc<RunConfig>,
+    minter: Arc<Minter>,
+    opts: &RunOptions,
+    n: u32,
+) -> (Vec<Vec<runner::Outcome>>, Duration) {
+    let start = Instant::now();
+    let mut runs = Vec::new();
+    for i in 1..=n {
+        let t = Instant::now();
+        let outcomes = runner::run(defs, cfg.clone(), minter.clone(), opts, |o| {
+            if !matches!(o.verdict, runner::Verdict::Pass | runner::Verdict::Skip) {
+                eprintln!("run {i}/{n}: {}", report::progress_line(o));
+            }
+        })
+        .await;
+        let s = Summary::of(&outcomes);
+        eprintln!(
+            "run {i}/{n}: {} pass, {} fail, {} error, {} warn, {} skip in {:.1} s",
+            s.pass,
+            s.fail,
+            s.error,
+            s.warn,
+            s.skip,
+            t.elapsed().as_secs_f64()
+        );
+        runs.push(outcomes);
+    }
+    (runs, start.elapsed())
 }
 
 /// 1 for a FAIL, STALE or golden difference; 3 for ERRORs alone (unless

@@ -274,6 +274,137 @@ fn table_row(name: &str, s: Option<&Summary>) -> String {
     row
 }
 
+/// `--repeat N`: each check's verdicts over the runs, and its flake rate (the
+/// share of runs whose verdict differs from the check's most frequent one).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Repeat {
+    /// Runs.
+    pub runs: usize,
+    /// Wall time of all runs in ms.
+    pub duration_ms: u64,
+    /// One row per check, in spec order.
+    pub checks: Vec<RepeatRow>,
+}
+
+/// One check over the repeated runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepeatRow {
+    /// Requirement id.
+    pub id: &'static str,
+    /// Count per verdict (only verdicts seen).
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+    /// Runs with another verdict than the most frequent one, over runs.
+    pub flake_rate: f64,
+    /// The first message of a run that did not PASS or SKIP.
+    pub example: Option<String>,
+}
+
+impl Repeat {
+    /// Tallies the runs.
+    pub fn of(runs: &[Vec<Outcome>], duration_ms: u64) -> Repeat {
+        let mut checks: Vec<RepeatRow> = Vec::new();
+        for o in runs.iter().flatten() {
+            let row = match checks.iter().position(|r| r.id == o.id) {
+                Some(i) => &mut checks[i],
+                None => {
+                    checks.push(RepeatRow {
+                        id: o.id,
+                        counts: Default::default(),
+                        flake_rate: 0.0,
+                        example: None,
+                    });
+                    checks.last_mut().expect("just pushed")
+                }
+            };
+            *row.counts.entry(o.verdict.as_str()).or_default() += 1;
+            if row.example.is_none() && !matches!(o.verdict, Verdict::Pass | Verdict::Skip) {
+                row.example = o.message.clone();
+            }
+        }
+        for r in &mut checks {
+            let total: usize = r.counts.values().sum();
+            let top = r.counts.values().copied().max().unwrap_or(0);
+            r.flake_rate = if total == 0 {
+                0.0
+            } else {
+                (total - top) as f64 / total as f64
+            };
+        }
+        Repeat {
+            runs: runs.len(),
+            duration_ms,
+            checks,
+        }
+    }
+
+    /// Checks with more than one verdict over the runs.
+    pub fn flaky(&self) -> usize {
+        self.checks.iter().filter(|r| r.counts.len() > 1).count()
+    }
+
+    /// Whether every run passed (no FAIL, STALE, or ERROR unless allowed).
+    pub fn all_pass(&self, allow_errors: bool) -> bool {
+        self.checks.iter().all(|r| {
+            r.counts.keys().all(|v| match *v {
+                "FAIL" | "STALE" => false,
+                "ERROR" => allow_errors,
+                _ => true,
+            })
+        })
+    }
+
+    /// The human report: the checks that were not always PASS or always SKIP, then totals.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let notable: Vec<&RepeatRow> = self
+            .checks
+            .iter()
+            .filter(|r| {
+                r.counts.len() > 1
+                    || !r.counts.contains_key("PASS") && !r.counts.contains_key("SKIP")
+            })
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(out, "{:<8} {:>6}  verdicts", "check", "flake");
+            for r in notable {
+                let counts: Vec<String> =
+                    r.counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:>5.1}%  {}{}",
+                    r.id,
+                    r.flake_rate * 100.0,
+                    counts.join(", "),
+                    r.example
+                        .as_deref()
+                        .map(|m| format!(" — {}", m.chars().take(160).collect::<String>()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} runs of {} checks in {:.1} s: {} flaky check{} (a check is flaky when its verdict differs between runs)",
+            self.runs,
+            self.checks.len(),
+            self.duration_ms as f64 / 1000.0,
+            self.flaky(),
+            if self.flaky() == 1 { "" } else { "s" }
+        );
+        out
+    }
+
+    /// The JSON report.
+    pub fn json(&self) -> String {
+        let v = json!({
+            "tool": "roomcast-conformance",
+            "repeat": self,
+            "flaky": self.flaky(),
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
 /// The JSON report.
 pub fn json(outcomes: &[Outcome], info: &RunInfo) -> String {
     let v = json!({
@@ -754,6 +885,21 @@ mod tests {
             x.contains("errors=\"1\"") && x.contains("<error message=\"the private instance"),
             "{x}"
         );
+    }
+
+    #[test]
+    fn repeat_counts_verdicts_and_flake_rates() {
+        let a = sample();
+        let mut b = sample();
+        b[0].verdict = Verdict::Pass;
+        let r = Repeat::of(&[a.clone(), b, a], 10);
+        assert_eq!(r.runs, 3);
+        assert_eq!(r.flaky(), 1);
+        let auth3 = r.checks.iter().find(|c| c.id == "AUTH-3").unwrap();
+        assert_eq!(auth3.counts.get("FAIL"), Some(&2));
+        assert!((auth3.flake_rate - 1.0 / 3.0).abs() < 1e-9);
+        assert!(!r.all_pass(false));
+        assert!(r.human().contains("3 runs of 3 checks"), "{}", r.human());
     }
 
     #[test]

@@ -105,10 +105,10 @@ pub struct Config {
     pub compliance: bool,
     /// Time allowed for a graceful shutdown.
     pub shutdown_grace: Duration,
-    /// Redis fan-out; `None`: a single instance with in-memory fan-out.
-    pub redis: Option<RedisConfig>,
     /// Limits against hostile clients.
     pub limits: crate::limits::Limits,
+    /// Redis fan-out; `None`: a single instance with in-memory fan-out.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Config {
@@ -140,8 +140,8 @@ impl Config {
             cors_origins: Vec::new(),
             compliance: false,
             shutdown_grace: Duration::from_secs(5),
-            redis: None,
             limits: crate::limits::Limits::default(),
+            redis: None,
         }
     }
 

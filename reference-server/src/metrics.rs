@@ -28,6 +28,18 @@ pub struct Metrics {
     pub publish_requests: [AtomicU64; 10],
     /// Connections closed because of malformed input.
     pub protocol_errors: AtomicU64,
+    /// Engine.IO sessions without a connected namespace.
+    pub pending_sessions: AtomicI64,
+    /// Handshakes refused at the pending-session caps: global, per source.
+    pub handshakes_refused: [AtomicU64; 2],
+    /// Request bodies cut for missing their deadline or minimum rate (408).
+    pub body_timeouts: AtomicU64,
+    /// Cookie-authenticable requests refused for their Origin (403).
+    pub origin_refused: AtomicU64,
+    /// Connections closed after too many failed CONNECTs.
+    pub connect_failure_closes: AtomicU64,
+    /// Polling sessions closed because no request followed their handshake.
+    pub abandoned_sessions: AtomicU64,
     /// Redis fan-out is configured (the `roomcast_redis_*` families are rendered).
     pub redis_enabled: AtomicBool,
     /// 1 while both Redis connections (append and read) are up.
@@ -46,18 +58,6 @@ pub struct Metrics {
     pub redis_gap_events: AtomicU64,
     /// Times the stream's sequence went backwards (Redis lost its data).
     pub redis_resets: AtomicU64,
-    /// Engine.IO sessions without a connected namespace.
-    pub pending_sessions: AtomicI64,
-    /// Handshakes refused at the pending-session caps: global, per source.
-    pub handshakes_refused: [AtomicU64; 2],
-    /// Request bodies cut for missing their deadline or minimum rate (408).
-    pub body_timeouts: AtomicU64,
-    /// Cookie-authenticable requests refused for their Origin (403).
-    pub origin_refused: AtomicU64,
-    /// Connections closed after too many failed CONNECTs.
-    pub connect_failure_closes: AtomicU64,
-    /// Polling sessions closed because no request followed their handshake.
-    pub abandoned_sessions: AtomicU64,
 }
 
 #[allow(unreachable_patterns)]

@@ -8,7 +8,9 @@
 //! with the reference server's optional features and RS256/ES256 test keys
 //! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code.
 //! `--cluster` adds `--instances 3` and the `redis` feature: the harness provisions a
-//! `redis-server` and the three instances form one cluster. If the harness binary does not
+//! `redis-server` and the three instances form one cluster.
+//! With `--target URL` among ARGS it checks that running implementation
+//! instead: only the harness is built, and ARGS are passed on unchanged. If the harness binary does not
 //! offer `--spawn` yet, it says that the harness is not built yet and fails;
 //! it never reports a pass it did not get.
 
@@ -39,6 +41,10 @@ pub(crate) const CLUSTER_INSTANCES: &str = "3";
 /// and the RS256/ES256 test keys are declared unless ARGS bring their own
 /// `--features`, `--extra-key` or `--config`.
 pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<OsString> {
+    if targets_given(extra) {
+        // an implementation that is already running: ARGS say everything
+        return extra.iter().map(OsString::from).collect();
+    }
     let keys = root.join("fixtures/keys");
     let mut args: Vec<OsString> = vec![
         "--spawn".into(),
@@ -81,6 +87,14 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
     args
 }
 
+/// `--target URL` among ARGS: check an implementation that is already
+/// running, without building or spawning the reference server.
+fn targets_given(extra: &[String]) -> bool {
+    extra
+        .iter()
+        .any(|a| a == "--target" || a.starts_with("--target="))
+}
+
 /// Quotes `s` for `sh -c` unless it is made of safe characters only.
 pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
@@ -102,25 +116,36 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 pub(crate) fn run(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
     println!("==> prerequisites of the real-client checks (driver node_modules, python venv)");
     crate::test_cmd::conformance_prerequisites(root)?;
-    println!("==> cargo build -p reference-server -p conformance --bins");
-    let st = cargo_cmd(root)
-        .args([
+    let own_target = targets_given(extra);
+    let build: &[&str] = if own_target {
+        &["build", "-p", "conformance", "--bins"]
+    } else {
+        &[
             "build",
             "-p",
             "reference-server",
             "-p",
             "conformance",
             "--bins",
-        ])
+        ]
+    };
+    println!("==> cargo {}", build.join(" "));
+    let st = cargo_cmd(root)
+        .args(build)
         .status()
         .context("cannot run cargo build")?;
     if !st.success() {
-        bail!("building the reference server and the harness failed ({st})");
+        bail!("building the harness failed ({st})");
     }
     let bin = target_dir(root).join("debug");
     let server = bin.join("roomcast-server");
     let harness = bin.join("roomcast-conformance");
-    for p in [&server, &harness] {
+    let built: &[&PathBuf] = if own_target {
+        &[&harness]
+    } else {
+        &[&server, &harness]
+    };
+    for p in built {
         if !p.is_file() {
             bail!("{} was not built", p.display());
         }
@@ -249,6 +274,18 @@ mod tests {
         assert!(!plain
             .iter()
             .any(|x| x.contains("redis") || x == "--instances"));
+    }
+
+    #[test]
+    fn a_target_runs_the_harness_against_it_with_the_arguments_unchanged() {
+        let extra: Vec<String> = ["--target", "http://127.0.0.1:3000", "--jwt-secret", "s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let args = strings(harness_args(Path::new("/r"), Path::new("/r/srv"), &extra));
+        assert_eq!(args, extra);
+        assert!(targets_given(&["--target=http://x".to_owned()]));
+        assert!(!targets_given(&["--targets".to_owned()]));
     }
 
     #[test]

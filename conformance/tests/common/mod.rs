@@ -153,5 +153,7 @@ pub const REFERENCE_FLAGS: &[&str] = &[
     "ES256:fixtures/keys/es256-private.pem:fixtures/keys/es256-public.pem",
 ];
 
-/// The Node peer's features (`redis`: the harness provisions `redis-server` for FAN).
-pub const NODE_FEATURES: &str = "polling,bearer-header,refresh,redis";
+/// The Node peer's features (`redis`: the harness provisions `redis-server` for FAN;
+/// `cookie-auth`: its `accessToken` source is switched on by a private instance, which
+/// AUTH-3 and AUTH-36 need).
+pub const NODE_FEATURES: &str = "polling,bearer-header,refresh,redis,cookie-auth";
