@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reference_server::auth::Verifier;
-use reference_server::config::JwtConfig;
+use reference_server::Config;
 use serde_json::json;
 
 fn keys() -> PathBuf {
@@ -29,17 +29,11 @@ fn now() -> i64 {
 fn jwt_verify(c: &mut Criterion) {
     let secret = String::from_utf8(read("hs256.secret")).expect("utf-8 secret");
     let secret = secret.trim().as_bytes().to_vec();
-    let verifier = Verifier::new(&JwtConfig {
-        secret: Some(secret.clone()),
-        public_keys_pem: vec![read("rs256-public.pem"), read("es256-public.pem")],
-        algorithms: vec!["HS256".into(), "RS256".into(), "ES256".into()],
-        issuer: None,
-        audience: None,
-        leeway_secs: 0,
-        max_lifetime_secs: reference_server::auth::DEFAULT_MAX_LIFETIME_SECS,
-        es256_low_s_only: false,
-    })
-    .expect("the fixture keys load");
+    // The server's defaults for everything but the keys and algorithms.
+    let mut jwt = Config::with_secret(&secret).jwt;
+    jwt.public_keys_pem = vec![read("rs256-public.pem"), read("es256-public.pem")];
+    jwt.algorithms = vec!["HS256".into(), "RS256".into(), "ES256".into()];
+    let verifier = Verifier::new(&jwt).expect("the fixture keys load");
     let claims = json!({"sub": "u1", "organizationId": "acme", "exp": now() + 3600});
     let cases = [
         ("HS256", Algorithm::HS256, EncodingKey::from_secret(&secret)),

@@ -186,6 +186,8 @@ pub struct RunConfig {
     pub minter: Arc<Minter>,
     /// Where progress lines go (stderr), or nowhere.
     pub progress: bool,
+    /// The open-file limit in force (this process's; spawned servers inherit it).
+    pub fd_limit: u64,
 }
 
 /// Latency histograms record microseconds, from 1 µs to 1 h, 2 significant digits
@@ -330,6 +332,20 @@ struct Mark {
     at: Instant,
     server: Option<Duration>,
     own: Option<Duration>,
+    server_wait: Option<Duration>,
+    own_wait: Option<Duration>,
+}
+
+/// What a [`Mark`] measured up to now.
+struct Since {
+    wall: f64,
+    /// Server CPU seconds.
+    server_cpu: Option<f64>,
+    /// Load generator CPU, % of its usable CPUs.
+    load_pct: Option<f64>,
+    /// Share of the wall time the server's and the generator's threads waited for a
+    /// CPU, % (the larger of the two).
+    wait_pct: Option<f64>,
 }
 
 impl Mark {
@@ -338,29 +354,45 @@ impl Mark {
             at: Instant::now(),
             server: subject.cpu_time(),
             own: os::own_cpu_time(),
+            server_wait: subject.run_delay(),
+            own_wait: os::run_delay(std::process::id()),
         }
     }
 
-    /// (wall seconds, server CPU seconds, load generator CPU as % of its usable CPUs).
-    fn since(&self, subject: &Subject) -> (f64, Option<f64>, Option<f64>) {
+    fn since(&self, subject: &Subject) -> Since {
         let end = Mark::now(subject);
         let wall = end.at.duration_since(self.at).as_secs_f64();
-        let server = match (self.server, end.server) {
+        let delta = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
             _ => None,
         };
-        let own = match (self.own, end.own) {
-            (Some(a), Some(b)) if wall > 0.0 => {
-                Some(b.saturating_sub(a).as_secs_f64() / wall / os::usable_cpus() as f64 * 100.0)
-            }
-            _ => None,
-        };
-        (wall, server, own)
+        let load_pct = delta(self.own, end.own)
+            .filter(|_| wall > 0.0)
+            .map(|c| c / wall / os::usable_cpus() as f64 * 100.0);
+        let waits = [
+            delta(self.server_wait, end.server_wait),
+            delta(self.own_wait, end.own_wait),
+        ];
+        let wait_pct = waits
+            .into_iter()
+            .flatten()
+            .map(|w| w / wall.max(1e-9) * 100.0)
+            .reduce(f64::max);
+        Since {
+            wall,
+            server_cpu: delta(self.server, end.server),
+            load_pct,
+            wait_pct,
+        }
     }
 }
 
 /// The load generator counts as saturated above this share of its CPUs.
 const LOAD_BOUND_PCT: f64 = 90.0;
+
+/// A run counts as contended when the server's or the generator's threads waited for a
+/// CPU for more than this share of the wall time (other processes had the CPUs).
+const CONTENDED_PCT: f64 = 10.0;
 
 struct ClientOut {
     room: usize,
@@ -620,7 +652,12 @@ async fn fanout(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let lag = Instant::now().saturating_duration_since(deadline);
-    let (wall, server_cpu, load_pct) = mark.since(subject);
+    let Since {
+        wall,
+        server_cpu,
+        load_pct,
+        wait_pct,
+    } = mark.since(subject);
     let _ = stop_tx.send(true);
 
     let mut fig = Figures {
@@ -631,6 +668,8 @@ async fn fanout(
         rejected,
         duration_s: wall,
         target_events_per_s: rate,
+        cpu_wait_pct: wait_pct,
+        contended: wait_pct.is_some_and(|w| w > CONTENDED_PCT),
         ..Figures::default()
     };
     if let Some(e) = conn.first_error {
@@ -676,16 +715,28 @@ async fn fanout(
     Ok(fig)
 }
 
+/// `(instance, organization, user)` for `conns` clients spread over the instances and
+/// 100 organizations (scenarios that publish nothing).
+fn spread(conns: usize, subject: &Subject, user_prefix: &str) -> Vec<(usize, String, String)> {
+    let n_inst = subject.endpoints.len();
+    (0..conns)
+        .map(|i| {
+            (
+                i % n_inst,
+                format!("bench-{}", i % 100),
+                format!("{user_prefix}{i}"),
+            )
+        })
+        .collect()
+}
+
 async fn idle(
     conns: usize,
     subject: &Subject,
     cfg: &RunConfig,
     label: &str,
 ) -> anyhow::Result<Figures> {
-    let n_inst = subject.endpoints.len();
-    let who = (0..conns)
-        .map(|i| (i % n_inst, format!("bench-{}", i % 100), format!("idle{i}")))
-        .collect();
+    let who = spread(conns, subject, "idle");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = subject.rss();
     if cfg.progress {
@@ -755,10 +806,7 @@ async fn handshake(
     cfg: &RunConfig,
     label: &str,
 ) -> anyhow::Result<Figures> {
-    let n_inst = subject.endpoints.len();
-    let who = (0..conns)
-        .map(|i| (i % n_inst, format!("bench-{}", i % 100), format!("hs{i}")))
-        .collect();
+    let who = spread(conns, subject, "hs");
     if cfg.progress {
         eprintln!(
             "{:6.1}s [{label}] {conns} handshakes, {} in flight",
@@ -768,7 +816,12 @@ async fn handshake(
     }
     let mark = Mark::now(subject);
     let conn = connect_many(subject, who, cfg, 1024, label).await;
-    let (_, server_cpu, load_pct) = mark.since(subject);
+    let Since {
+        server_cpu,
+        load_pct,
+        wait_pct,
+        ..
+    } = mark.since(subject);
     let ok = conns - conn.failures;
     let secs = conn.elapsed.as_secs_f64();
     let mut fig = Figures {
@@ -780,6 +833,8 @@ async fn handshake(
         load_cpu_pct: load_pct,
         load_bound: load_pct.is_some_and(|p| p >= LOAD_BOUND_PCT),
         server_cpu_pct: server_cpu.map(|c| c / secs * 100.0),
+        cpu_wait_pct: wait_pct,
+        contended: wait_pct.is_some_and(|w| w > CONTENDED_PCT),
         ..Figures::default()
     };
     if let Some(e) = conn.first_error {

@@ -393,17 +393,9 @@ async fn real_main(mut args: Args) -> Result<i32> {
     );
     if let Some(n) = args.repeat.filter(|n| *n > 1) {
         let repeated = repeat(&defs, cfg.clone(), minter.clone(), &opts, n);
-        let (runs, elapsed) = tokio::select! {
-            r = repeated => r,
-            _ = interrupted() => {
-                eprintln!("interrupted: stopping spawned instances");
-                if let Some(c) = cluster.take() { c.stop().await; }
-                return Ok(130);
-            }
+        let Some((runs, elapsed)) = until_interrupted(repeated, cluster.take()).await else {
+            return Ok(130);
         };
-        if let Some(c) = cluster.take() {
-            c.stop().await;
-        }
         let r = report::Repeat::of(&runs, elapsed.as_millis() as u64);
         let text = match format.as_str() {
             "json" => r.json(),
@@ -453,17 +445,9 @@ async fn real_main(mut args: Args) -> Result<i32> {
         })
     };
     let run = async { (run.await, golden.await) };
-    let (outcomes, golden_diffs) = tokio::select! {
-        o = run => o,
-        _ = interrupted() => {
-            eprintln!("interrupted: stopping spawned instances");
-            if let Some(c) = cluster.take() { c.stop().await; }
-            return Ok(130);
-        }
+    let Some((outcomes, golden_diffs)) = until_interrupted(run, cluster.take()).await else {
+        return Ok(130);
     };
-    if let Some(c) = cluster.take() {
-        c.stop().await;
-    }
     if let Some(mut r) = provisioned_redis.take() {
         r.down().await;
     }
@@ -529,6 +513,25 @@ async fn real_main(mut args: Args) -> Result<i32> {
         );
     }
     Ok(exit_code(&s, &info, golden_ok))
+}
+
+/// Runs `work`, then stops the spawned instances; `None` when interrupted
+/// first (the instances are stopped then too).
+async fn until_interrupted<T>(
+    work: impl std::future::Future<Output = T>,
+    cluster: Option<Cluster>,
+) -> Option<T> {
+    let r = tokio::select! {
+        r = work => Some(r),
+        _ = interrupted() => {
+            eprintln!("interrupted: stopping spawned instances");
+            None
+        }
+    };
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
+    r
 }
 
 /// `--repeat N`: the selection N times, one after the other, against the same

@@ -122,14 +122,15 @@ impl RedisServer {
         }
     }
 
-    /// Sends one command on a fresh connection and returns the first line of
-    /// the reply (`+OK`, `:3`, `-ERR …`; bulk replies are not read further).
+    /// Sends one command on a fresh connection and returns the reply: the
+    /// first line (`+OK`, `:3`, `-ERR …`), or a bulk string's text.
     pub async fn command(&self, args: &[&str]) -> Result<String, String> {
         resp_command(self.port, args).await
     }
 }
 
-/// Sends one RESP command to 127.0.0.1:`port`; the first line of the reply.
+/// Sends one RESP command to 127.0.0.1:`port`; the first line of the reply,
+/// or the text of a bulk string reply (`$N`).
 pub async fn resp_command(port: u16, args: &[&str]) -> Result<String, String> {
     let io = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -151,7 +152,16 @@ pub async fn resp_command(port: u16, args: &[&str]) -> Result<String, String> {
             }
             buf.extend_from_slice(&chunk[..n]);
             if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                return Ok(String::from_utf8_lossy(&buf[..i]).into_owned());
+                let first = String::from_utf8_lossy(&buf[..i]).into_owned();
+                let Some(len) = first
+                    .strip_prefix('$')
+                    .and_then(|l| l.parse::<usize>().ok())
+                else {
+                    return Ok(first);
+                };
+                if buf.len() >= i + 2 + len {
+                    return Ok(String::from_utf8_lossy(&buf[i + 2..i + 2 + len]).into_owned());
+                }
             }
         }
     };

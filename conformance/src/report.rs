@@ -45,16 +45,23 @@ pub struct Coverage {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NotChecked {
     /// `feature not declared`, `needs --spawn`, `key material missing`,
-    /// `ERROR`, `not applicable` (the check says why) or `not selected` (`--filter`).
+    /// `ERROR`, `not applicable` (the check says why), `not selected` (`--filter`)
+    /// or `no check` (the spec has the requirement, this harness no check for it).
     pub reason: String,
     /// Requirements.
     pub count: usize,
 }
 
-/// Why a requirement got no verdict, from its outcome (`None`: no check ran).
-pub fn not_checked_reason(o: Option<&Outcome>) -> Option<&'static str> {
+/// Why a requirement got no verdict, from its outcome (`None`: no check ran:
+/// `has_check` tells a check left out by `--filter` from a requirement that
+/// has no check at all).
+pub fn not_checked_reason(o: Option<&Outcome>, has_check: bool) -> Option<&'static str> {
     let Some(o) = o else {
-        return Some("not selected");
+        return Some(if has_check {
+            "not selected"
+        } else {
+            "no check"
+        });
     };
     match o.verdict {
         Verdict::Error => Some("ERROR"),
@@ -79,12 +86,14 @@ impl Coverage {
     pub fn of(outcomes: &[Outcome]) -> Coverage {
         let mut c = Coverage::default();
         let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        let registered = crate::checks::all();
         for r in spec::requirements()
             .iter()
             .filter(|r| GROUPS.contains(&r.group()))
         {
             c.requirements += 1;
-            match not_checked_reason(outcomes.iter().find(|o| o.id == r.id)) {
+            let has_check = registered.iter().any(|d| d.id == r.id);
+            match not_checked_reason(outcomes.iter().find(|o| o.id == r.id), has_check) {
                 None => c.checked += 1,
                 Some(why) => *reasons.entry(why).or_default() += 1,
             }
@@ -604,6 +613,11 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
         if info.strict { " · strict" } else { "" },
         if info.allow_errors { " · --allow-errors" } else { "" }
     );
+    let _ = writeln!(
+        h,
+        "<p id=\"coverage\">{}</p>",
+        xml_escape(&Coverage::of(outcomes).sentence())
+    );
     // per-group counts first, then what failed or could not run
     h.push_str("<h2>Groups</h2>\n<table id=\"groups\"><tr><th>group</th><th>total</th>");
     for v in Verdict::ALL {
@@ -659,7 +673,8 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
             "<td class=\"v v-{v}\" id=\"count-{v}\" data-verdict=\"{v}\"></td>"
         );
     }
-    h.push_str("</tr></table>\n<table id=\"matrix\"><thead><tr><th>ID</th><th>level</th><th>requirement</th><th>feature</th><th>verdict</th><th>ms</th></tr></thead><tbody>\n");
+    h.push_str("</tr></table>\n<table id=\"matrix\"><thead><tr><th>ID</th><th>level</th><th>requirement</th><th>feature</th><th>verdict</th><th>not checked because</th><th>ms</th></tr></thead><tbody>\n");
+    let registered = crate::checks::all();
     let mut ids: Vec<(usize, u32, String)> = spec::requirements()
         .iter()
         .filter(|r| GROUPS.contains(&r.group()))
@@ -706,6 +721,7 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
             .and_then(|o| o.feature)
             .or(req.and_then(|r| r.feature.as_deref()))
             .unwrap_or("");
+        let why = not_checked_reason(o, registered.iter().any(|d| d.id == id)).unwrap_or("");
         let shown = if verdict == "NOTCHECKED" {
             "not checked"
         } else {
@@ -713,7 +729,7 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
         };
         let _ = writeln!(
             h,
-            "<tr id=\"req-{id}\" data-verdict=\"{verdict}\"><td><a href=\"#d-{id}\">{id}</a></td><td>{level}</td><td>{}</td><td>{}</td><td class=\"v v-{verdict}\">{shown}</td><td>{ms}</td></tr>",
+            "<tr id=\"req-{id}\" data-verdict=\"{verdict}\"><td><a href=\"#d-{id}\">{id}</a></td><td>{level}</td><td>{}</td><td>{}</td><td class=\"v v-{verdict}\">{shown}</td><td>{why}</td><td>{ms}</td></tr>",
             xml_escape(&title),
             xml_escape(feature)
         );
@@ -866,7 +882,8 @@ mod tests {
         };
         assert_eq!(reason("feature not declared"), Some(1));
         assert_eq!(reason("ERROR"), Some(1));
-        assert_eq!(reason("not selected"), Some(c.requirements - 4));
+        let unchecked = reason("not selected").unwrap_or(0) + reason("no check").unwrap_or(0);
+        assert_eq!(unchecked, c.requirements - 4);
         let line = verdict_line(&os);
         assert!(
             line.starts_with(&format!(

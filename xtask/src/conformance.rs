@@ -7,10 +7,10 @@
 //! `roomcast-conformance --spawn <roomcast-server> --jwt-secret-file fixtures/keys/hs256.secret`
 //! with the reference server's optional features and RS256/ES256 test keys
 //! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code.
-//! `--cluster` adds `--instances 3` and the `redis` feature: the harness provisions a
-//! `redis-server` and the three instances form one cluster.
 //! With `--target URL` among ARGS it checks that running implementation
-//! instead: only the harness is built, and ARGS are passed on unchanged. If the harness binary does not
+//! instead: only the harness is built, and ARGS are passed on unchanged.
+//! `--cluster` adds `--instances 3` and the `redis` feature: the harness provisions a
+//! `redis-server` and the three instances form one cluster. If the harness binary does not
 //! offer `--spawn` yet, it says that the harness is not built yet and fails;
 //! it never reports a pass it did not get.
 
@@ -251,6 +251,18 @@ mod tests {
     }
 
     #[test]
+    fn a_target_runs_the_harness_against_it_with_the_arguments_unchanged() {
+        let extra: Vec<String> = ["--target", "http://127.0.0.1:3000", "--jwt-secret", "s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let args = strings(harness_args(Path::new("/r"), Path::new("/r/srv"), &extra));
+        assert_eq!(args, extra);
+        assert!(targets_given(&["--target=http://x".to_owned()]));
+        assert!(!targets_given(&["--targets".to_owned()]));
+    }
+
+    #[test]
     fn cluster_declares_redis_and_spawns_three_instances() {
         let extra = [
             "--cluster".to_owned(),
@@ -274,18 +286,6 @@ mod tests {
         assert!(!plain
             .iter()
             .any(|x| x.contains("redis") || x == "--instances"));
-    }
-
-    #[test]
-    fn a_target_runs_the_harness_against_it_with_the_arguments_unchanged() {
-        let extra: Vec<String> = ["--target", "http://127.0.0.1:3000", "--jwt-secret", "s"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let args = strings(harness_args(Path::new("/r"), Path::new("/r/srv"), &extra));
-        assert_eq!(args, extra);
-        assert!(targets_given(&["--target=http://x".to_owned()]));
-        assert!(!targets_given(&["--targets".to_owned()]));
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //!   release and runs the `roomcast-bench` load generator side by side against the
 //!   reference server, the Node peer, the socketioxide peer (if built) and a bare floor.
 //!
+//! - `cargo xtask soak [--minutes N]` — release build, then a bounded soak of the
+//!   reference server under hostile traffic (`roomcast-soak`, issue 11).
+//!
 //! The `tidy` module holds checks that run under `cargo test` (every `.rs` file
 //! starts with a `//!` doc, the architecture invariants hold).
 
@@ -19,6 +22,7 @@
 
 mod bench;
 mod conformance;
+mod soak;
 mod spec_check;
 mod test_cmd;
 #[cfg(test)]
@@ -41,6 +45,9 @@ commands:
   bench [--quick] [--target URL | --spawn CMD] [-- ARGS...]
                           release build, then roomcast-bench side by side: reference server,
                           Node peer, socketioxide peer (if built), bare floor (see BENCHMARKS.md)
+  soak [--minutes N]      release build, then roomcast-soak: fuzzed frames, trickled bodies,
+                          handshake floods and normal traffic against a spawned reference
+                          server; reports RSS, descriptors, /healthz p99, lost deliveries
 ";
 
 fn main() -> ExitCode {
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
         }
         "conformance" => conformance::run(&project_root(), rest),
         "bench" => bench::run(&project_root(), rest),
+        "soak" => soak::run(&project_root(), rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

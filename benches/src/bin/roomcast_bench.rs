@@ -125,6 +125,10 @@ fn scenarios(args: &Args) -> anyhow::Result<Vec<Scenario>> {
 }
 
 async fn run_one(s: Scenario, subject: &Subject, cfg: &RunConfig) -> Figures {
+    if let Some(why) = too_many_sockets(s, cfg.fd_limit) {
+        eprintln!("[{} {s}] skipped: {why}", subject.label);
+        return failed(s, &subject.label, &anyhow::anyhow!("skipped: {why}"));
+    }
     match scenario::run(s, subject, cfg).await {
         Ok(f) => f,
         Err(e) => {
@@ -132,6 +136,16 @@ async fn run_one(s: Scenario, subject: &Subject, cfg: &RunConfig) -> Figures {
             failed(s, &subject.label, &e)
         }
     }
+}
+
+/// Why a scenario cannot run under this open-file limit (which spawned servers inherit).
+fn too_many_sockets(s: Scenario, limit: u64) -> Option<String> {
+    let need = s.connections() as u64 + 256;
+    (need > limit).then(|| {
+        format!(
+            "needs {need} open files, the limit is {limit} and cannot be raised (hard limit; raise `ulimit -Hn` as root)"
+        )
+    })
 }
 
 fn failed(s: Scenario, label: &str, e: &anyhow::Error) -> Figures {
@@ -185,6 +199,7 @@ async fn run(args: Args) -> anyhow::Result<Vec<Vec<Figures>>> {
         drain_timeout: Duration::from_secs(if args.quick { 2 } else { 5 }),
         minter: Arc::new(Minter::new(secret.as_bytes())),
         progress: !args.quiet,
+        fd_limit: limit,
     };
     let mut labels = args.label.iter();
     let mut runs = Vec::new();

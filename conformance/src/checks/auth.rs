@@ -652,16 +652,35 @@ async fn auth_35(ctx: Ctx) -> CheckResult {
     let inst = ctx.private_instance(&env).await?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
-        let mut cl = pctx.open().await?;
-        let (seen, _) = cl
-            .wait_closed(Duration::from_millis(3000))
-            .await
-            .map_err(|e| {
-                CheckFailure::fail("the connection stayed open past connectTimeout")
-                    .expected("closed within ~500 ms (ROOMCAST_CONNECT_TIMEOUT_MS=500)")
-                    .actual(e)
+        // one connection that never sends CONNECT, one whose CONNECT is refused:
+        // neither has a namespace, both are closed once connectTimeout passes
+        let mut idle = pctx.open().await?;
+        let (mut refused, reply) = pctx
+            .try_connect(
+                Some(json!({ "token": "not-a-jwt" })),
+                &OpenOptions::default(),
+            )
+            .await?;
+        expect::connect_error(&reply, "invalid_token")?;
+        // 500 ms, plus slack for a loaded machine; the default (45 s) is far beyond
+        let bound = Duration::from_millis(1500);
+        let deadline = tokio::time::Instant::now() + bound;
+        for (c, what) in [
+            (&mut idle, "that never sent CONNECT"),
+            (&mut refused, "whose CONNECT was refused"),
+        ] {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            c.wait_closed(left).await.map_err(|e| {
+                CheckFailure::fail(format!(
+                    "a connection {what} stayed open past connectTimeout"
+                ))
+                .expected(format!(
+                    "closed within {} ms of opening (ROOMCAST_CONNECT_TIMEOUT_MS=500)",
+                    bound.as_millis()
+                ))
+                .actual(e)
             })?;
-        let _ = seen;
+        }
         Ok(())
     }
     .await;

@@ -67,7 +67,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::RedisRestart => "redis SIGKILL + restart with AOF",
-            Scenario::ClientKill => "CLIENT KILL TYPE pubsub, then normal",
+            Scenario::ClientKill => "CLIENT KILL one subscriber, then TYPE pubsub, then normal",
             Scenario::RedisPause => "redis SIGSTOP beyond the bound, SIGCONT",
             Scenario::InstanceKill => "one instance SIGKILLed",
             Scenario::RollingRestart => "rolling restart (SIGTERM, start again)",
@@ -639,17 +639,40 @@ async fn inject_with(
             Ok((start, st.ms()))
         }
         Scenario::ClientKill => {
-            // two rounds: the subscriber connections, then the normal ones
+            // one instance's subscriber alone (the others keep publishing), then
+            // every subscriber connection, then every normal connection
             let start = st.ms();
-            for round in 0..2 {
-                for kind in ["pubsub", "normal"] {
-                    let r = redis
-                        .command(&["CLIENT", "KILL", "TYPE", kind])
-                        .await
-                        .map_err(|e| fail(&format!("CLIENT KILL TYPE {kind}"), e))?;
-                    st.note(format!("round {round}: CLIENT KILL TYPE {kind}: {r}"));
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
+            // four times, a different subscriber each time where there are several
+            for round in 0..4usize {
+                let list = redis
+                    .command(&["CLIENT", "LIST", "TYPE", "pubsub"])
+                    .await
+                    .map_err(|e| fail("CLIENT LIST TYPE pubsub", e))?;
+                let ids: Vec<String> = list
+                    .lines()
+                    .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("id=")))
+                    .map(str::to_string)
+                    .collect();
+                let Some(id) = ids.get(round % ids.len().max(1)) else {
+                    st.note("no pubsub client (the implementation does not use pub/sub)");
+                    break;
+                };
+                let r = redis
+                    .command(&["CLIENT", "KILL", "ID", id])
+                    .await
+                    .map_err(|e| fail("CLIENT KILL ID", e))?;
+                st.note(format!(
+                    "CLIENT KILL ID {id} (one subscriber connection): {r}"
+                ));
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            for kind in ["pubsub", "normal"] {
+                let r = redis
+                    .command(&["CLIENT", "KILL", "TYPE", kind])
+                    .await
+                    .map_err(|e| fail(&format!("CLIENT KILL TYPE {kind}"), e))?;
+                st.note(format!("CLIENT KILL TYPE {kind}: {r}"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Ok((start, st.ms()))
         }
