@@ -137,9 +137,10 @@ impl Instance {
         Self::launch(spec, &[], false).await
     }
 
-    /// Launches, and once more on a fresh port when the port found free was taken
-    /// before the instance bound it (e.g. as the local port of another instance's
-    /// outgoing connection): that is the harness's race, not the implementation's fault.
+    /// Launches, and again on a fresh port (up to three times) when the port found free
+    /// was taken before the instance bound it (e.g. as the local port of another
+    /// instance's outgoing connection): that race is the harness's, not the
+    /// implementation's (ready or not, see [`Instance::start_unready`]).
     async fn launch(
         spec: &SpawnSpec,
         remove: &[&str],
@@ -148,7 +149,7 @@ impl Instance {
         let mut attempt = 0;
         loop {
             match Self::launch_once(spec, remove, need_ready).await {
-                Err(SpawnError::Exited { log, .. }) if attempt < 3 && log.contains("in use") => {
+                Err(SpawnError::Exited { log, .. }) if attempt < 3 && port_taken(&log) => {
                     attempt += 1;
                 }
                 r => return r,
