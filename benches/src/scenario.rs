@@ -147,17 +147,11 @@ pub fn preset(name: &str) -> Option<Vec<Scenario>> {
             "fanout-100x100-max",
             "fanout-100x100-r3000",
         ],
-        "full" => &[
-            "idle-10000",
-            "idle-100000",
-            "handshake-10000",
-            "fanout-1x1000-max",
-            "fanout-1x1000-r20",
-            "fanout-1x1000-r100",
-            "fanout-1x1000-r300",
-            "fanout-100x100-max",
-            "fanout-100x100-r3000",
-        ],
+        "full" => {
+            let mut full = preset("default")?;
+            full.insert(1, Scenario::Idle { conns: 100_000 });
+            return Some(full);
+        }
         _ => return None,
     };
     Some(

@@ -138,15 +138,7 @@ impl Instance {
     /// harness's probe and its own bind (`EADDRINUSE`) is started again on a
     /// new port: that race is the harness's, not the implementation's.
     pub async fn start_with(spec: &SpawnSpec, remove: &[&str]) -> Result<Instance, SpawnError> {
-        let mut tries = 0;
-        loop {
-            match Self::launch(spec, remove, true).await {
-                Err(SpawnError::Exited { log, .. }) if tries < 2 && port_taken(&log) => {
-                    tries += 1;
-                }
-                r => return r,
-            }
-        }
+        Self::launch(spec, remove, true).await
     }
 
     /// Starts one instance and waits for `/healthz` only (its Redis may be down).
@@ -154,9 +146,10 @@ impl Instance {
         Self::launch(spec, &[], false).await
     }
 
-    /// Launches, and once more on a fresh port when the port found free was taken
-    /// before the instance bound it (e.g. as the local port of another instance's
-    /// outgoing connection): that is the harness's race, not the implementation's fault.
+    /// Launches, and again on a fresh port (up to three times) when the port found free
+    /// was taken before the instance bound it (e.g. as the local port of another
+    /// instance's outgoing connection): that race is the harness's, not the
+    /// implementation's (ready or not, see [`Instance::start_unready`]).
     async fn launch(
         spec: &SpawnSpec,
         remove: &[&str],
@@ -165,7 +158,7 @@ impl Instance {
         let mut attempt = 0;
         loop {
             match Self::launch_once(spec, remove, need_ready).await {
-                Err(SpawnError::Exited { log, .. }) if attempt < 3 && log.contains("in use") => {
+                Err(SpawnError::Exited { log, .. }) if attempt < 3 && port_taken(&log) => {
                     attempt += 1;
                 }
                 r => return r,

@@ -46,6 +46,10 @@ struct Args {
     /// Well-behaved clients.
     #[arg(long, default_value_t = 20)]
     clients: usize,
+    /// Instead of the soak, run the repros of issue 11's holes (each on a fresh
+    /// instance) and print their figures.
+    #[arg(long)]
+    repro: bool,
 }
 
 const NSP: &str = "/";
@@ -78,6 +82,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         jwt_secret: secret.clone(),
         env_remove: Vec::new(),
     };
+    if args.repro {
+        return repro(&spec, secret.as_bytes()).await;
+    }
     let inst = Instance::start(&spec)
         .await
         .context("the instance did not start")?;
@@ -473,6 +480,222 @@ async fn soak(
         std::process::ExitCode::from(1)
     })
 }
+
+/// MiB from KiB.
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The repros of issue 11, each against a fresh instance; prints one line per hole.
+async fn repro(spec: &SpawnSpec, secret: &[u8]) -> anyhow::Result<std::process::ExitCode> {
+    // 1. 20 connections trickling polling POST bodies, one byte per segment every 2 ms,
+    //    for 30 s (stopped early above 512 MiB of growth)
+    let inst = Instance::start(spec).await?;
+    let pid = inst.pid().context("pid")?;
+    let addr = attack::host_port(&inst.base);
+    let before = attack::rss_kib(pid).unwrap_or(0);
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        let tr = Transcript::new();
+        let url = format!("{}{PATH}?EIO=4&transport=polling", inst.base);
+        let r =
+            conformance::http::request(&tr, "GET", &url, &[], None, Duration::from_secs(5)).await?;
+        let sid = serde_json::from_str::<Value>(r.text().get(1..).unwrap_or(""))?["sid"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let (addr, path) = (
+            addr.clone(),
+            format!("{PATH}?EIO=4&transport=polling&sid={sid}"),
+        );
+        runs.push(tokio::spawn(async move {
+            attack::trickle_post(
+                &addr,
+                &path,
+                &[("Content-Type", "text/plain")],
+                900_000,
+                Duration::from_millis(2),
+                Duration::from_secs(30),
+            )
+            .await
+        }));
+    }
+    let t = Instant::now();
+    let mut peak = before;
+    while t.elapsed() < Duration::from_secs(30) && !runs.iter().all(|r| r.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak = peak.max(attack::rss_kib(pid).unwrap_or(0));
+        if peak.saturating_sub(before) > 512 * 1024 {
+            break;
+        }
+    }
+    let mut cut = 0;
+    let mut sent = 0;
+    for r in runs {
+        if r.is_finished() {
+            if let Ok(Ok(e)) = r.await {
+                cut += usize::from(e.cut_after.is_some());
+                sent += e.sent;
+            }
+        } else {
+            r.abort();
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "trickle-20: RSS {:.1} -> peak {:.1} MiB (+{:.1}) in {:.1} s, {cut}/20 cut, {sent} bytes sent by the cut ones; RSS 2 s later {:.1} MiB",
+        mib(before), mib(peak), mib(peak.saturating_sub(before)), t.elapsed().as_secs_f64(), mib(attack::rss_kib(pid).unwrap_or(0))
+    );
+    inst.stop().await;
+
+    // 2. 2 000 trickling POSTs (polling, pending cap raised so that 2 000 sessions exist),
+    //    one byte every 100 ms, watched for 40 s
+    let mut big = spec.clone();
+    big.env
+        .push(("ROOMCAST_MAX_PENDING_PER_IP".into(), "5000".into()));
+    big.env
+        .push(("ROOMCAST_FIRST_POLL_TIMEOUT_MS".into(), "60000".into()));
+    let inst = Instance::start(&big).await?;
+    let pid = inst.pid().context("pid")?;
+    let addr = attack::host_port(&inst.base);
+    let fds_before = attack::fd_count(pid).unwrap_or(0);
+    let mut paths = Vec::new();
+    let tr = Transcript::new();
+    for _ in 0..2000 {
+        let url = format!("{}{PATH}?EIO=4&transport=polling", inst.base);
+        let r =
+            conformance::http::request(&tr, "GET", &url, &[], None, Duration::from_secs(5)).await?;
+        if let Some(sid) = serde_json::from_str::<Value>(r.text().get(1..).unwrap_or(""))
+            .ok()
+            .and_then(|v| v["sid"].as_str().map(str::to_owned))
+        {
+            paths.push(format!("{PATH}?EIO=4&transport=polling&sid={sid}"));
+        }
+    }
+    let t = Instant::now();
+    let runs: Vec<_> = paths
+        .into_iter()
+        .map(|path| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                attack::trickle_post(
+                    &addr,
+                    &path,
+                    &[("Content-Type", "text/plain")],
+                    10_000,
+                    Duration::from_millis(100),
+                    Duration::from_secs(40),
+                )
+                .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let fds_during = attack::fd_count(pid).unwrap_or(0);
+    let mut last_cut = Duration::ZERO;
+    let (mut cut, mut open) = (0, 0);
+    let n = runs.len();
+    for r in runs {
+        match r.await {
+            Ok(Ok(TrickleEndView {
+                cut_after: Some(a), ..
+            })) => {
+                cut += 1;
+                last_cut = last_cut.max(a);
+            }
+            _ => open += 1,
+        }
+    }
+    let fds_after = attack::fd_count(pid).unwrap_or(0);
+    let health = conformance::http::request(
+        &tr,
+        "GET",
+        &format!("{}/healthz", inst.base),
+        &[],
+        None,
+        Duration::from_secs(5),
+    )
+    .await
+    .map(|r| r.status);
+    println!(
+        "trickle-2000: {n} POSTs; {cut} cut (last after {:.1} s), {open} still open after 40 s; server fds {fds_before} before, {fds_during} during, {fds_after} after; /healthz {health:?}; {:.1} s in all",
+        last_cut.as_secs_f64(), t.elapsed().as_secs_f64()
+    );
+    inst.stop().await;
+
+    // 3. 150 000 polling handshakes over 8 keep-alive connections
+    let inst = Instance::start(spec).await?;
+    let pid = inst.pid().context("pid")?;
+    let before = attack::rss_kib(pid).unwrap_or(0);
+    let end = attack::handshake_flood(
+        &attack::host_port(&inst.base),
+        PATH,
+        150_000,
+        8,
+        Duration::from_secs(180),
+        false,
+    )
+    .await;
+    let after = attack::rss_kib(pid).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let later = attack::rss_kib(pid).unwrap_or(0);
+    let metrics = conformance::http::request(
+        &tr,
+        "GET",
+        &format!("{}/metrics", inst.base),
+        &[],
+        None,
+        Duration::from_secs(5),
+    )
+    .await
+    .map(|r| {
+        r.text()
+            .lines()
+            .filter(|l| {
+                l.starts_with("roomcast_handshakes_refused_total{")
+                    || l.starts_with("roomcast_pending_sessions ")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+    .unwrap_or_default();
+    println!(
+        "flood-150000: {} accepted, {} refused (503, Retry-After {}), {} other in {:.1} s; RSS {:.1} -> {:.1} MiB, {:.1} MiB 12 s later; {metrics}",
+        end.accepted, end.refused, end.retry_after, end.other, end.elapsed.as_secs_f64(), mib(before), mib(after), mib(later)
+    );
+    inst.stop().await;
+
+    // 4. the victim's cookie on a WebSocket from a foreign Origin
+    let mut cookie = spec.clone();
+    cookie
+        .env
+        .push(("ROOMCAST_AUTH_COOKIE".into(), "true".into()));
+    cookie
+        .env
+        .push(("ROOMCAST_CORS_ORIGINS".into(), "https://app.example".into()));
+    let inst = Instance::start(&cookie).await?;
+    let token = hs256_with_secret(secret, &client_claims("acme", "victim"))?;
+    let opts = OpenOptions {
+        headers: vec![
+            ("cookie".into(), format!("accessToken={token}")),
+            ("origin".into(), "https://evil.example".into()),
+        ],
+        ..OpenOptions::default()
+    };
+    let outcome =
+        match WsClient::open(&tr, &inst.base, PATH, NSP, &opts, Duration::from_secs(5)).await {
+            Err(e) => format!("upgrade refused: {e}"),
+            Ok(mut c) => match c.connect_ns(NSP, None).await {
+                Ok(Ok(v)) => format!("HIJACKED: the victim's socket connected ({v})"),
+                other => format!("upgrade accepted, CONNECT refused: {other:?}"),
+            },
+        };
+    println!("cookie-foreign-origin: {outcome}");
+    inst.stop().await;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+use attack::TrickleEnd as TrickleEndView;
 
 /// One fuzzed text frame: a valid frame mutated, or random bytes.
 fn fuzz_frame() -> String {
