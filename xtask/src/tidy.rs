@@ -5,7 +5,9 @@
 //! - **Architecture Invariant:** `protocol` does no I/O and has no clock;
 //! - **Architecture Invariant:** the modules of `reference-server/src` import one-way
 //!   (no cycle);
-//! - ARCHITECTURE.md's code map names every `src` file of every crate.
+//! - ARCHITECTURE.md's code map names every `src` file of every crate;
+//! - the reference server writes no literal Engine.IO frame (`"2"`, `"3probe"`, `"6"`);
+//! - test-only crates are not runtime dependencies.
 
 use crate::project_root;
 use crate::spec_check::rust_files;
@@ -482,5 +484,46 @@ fn test_only_crates_are_not_runtime_dependencies() {
         "test-only crates declared as runtime dependencies (move them to \
          [dev-dependencies]):\n  {}",
         bad.join("\n  ")
+    );
+}
+
+/// String literals that are whole Engine.IO frames (or a frame's type prefix): the server
+/// writes those through `protocol::engineio::Packet`'s encoders instead.
+const LITERAL_ENGINE_FRAMES: [&str; 9] = [
+    "\"1\"",
+    "\"2\"",
+    "\"3\"",
+    "\"5\"",
+    "\"6\"",
+    "\"2probe\"",
+    "\"3probe\"",
+    "format!(\"4",
+    "push('4')",
+];
+
+#[test]
+fn reference_server_writes_engine_io_frames_through_protocol() {
+    let root = project_root();
+    let mut offenders = Vec::new();
+    for f in rust_files(&root, &["reference-server/src"]).unwrap() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if let Some(p) = LITERAL_ENGINE_FRAMES.iter().find(|p| line.contains(*p)) {
+                offenders.push(format!(
+                    "{}:{}: {p}",
+                    f.strip_prefix(&root).unwrap_or(&f).display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "literal Engine.IO frames in reference-server/src (use protocol::engineio::Packet):\n  {}",
+        offenders.join("\n  ")
     );
 }
