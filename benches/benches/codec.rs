@@ -8,6 +8,11 @@
 //! - `envelope_event/decode`: that frame → Engine.IO packet → Socket.IO packet →
 //!   strict envelope (what a client or the harness does per received event).
 //! - `polling_payload/decode`: a long-polling body of 16 such events plus a ping.
+//! - `packet_kind/{encode,decode}/<kind>`: one Engine.IO + Socket.IO text frame per
+//!   packet kind the profile uses (CONNECT with a token, CONNECT reply, CONNECT_ERROR,
+//!   EVENT with an ack id, ACK, DISCONNECT, ping).
+//! - `envelope/to_json_string`: the envelope alone as JSON (the 202 body and Redis
+//!   messages carry the same fields).
 //!
 //! The input is built once, outside the timed loop; the numbers are what they
 //! are, nothing is asserted about speed.
@@ -106,5 +111,87 @@ fn polling_payload(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, envelope_event, polling_payload);
+/// One text frame per packet kind, as the server or a client writes it.
+fn packet_samples() -> Vec<(&'static str, socketio::Packet)> {
+    use socketio::Packet;
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSIsIm9yZ2FuaXphdGlvbklkIjoiYWNtZSIsImV4cCI6NDEwMjQ0NDgwMH0.c2lnbmF0dXJlLWJ5dGVzLWdvLWhlcmUtYWJjZGVmZ2hpams";
+    vec![
+        (
+            "connect",
+            Packet::new("/", PacketData::Connect(Some(json!({"token": token})))),
+        ),
+        (
+            "connect_reply",
+            Packet::new(
+                "/",
+                PacketData::Connect(Some(json!({"sid": "Xh3kQ9v2Lm8pR4tYAAAB"}))),
+            ),
+        ),
+        (
+            "connect_error",
+            Packet::new(
+                "/",
+                PacketData::ConnectError(
+                    json!({"message": "Invalid or expired token", "data": {"code": "AUTH_FAILED", "reason": "token_expired"}}),
+                ),
+            ),
+        ),
+        (
+            "event_ack",
+            Packet::event("/", "subscribe:site", vec![json!("s1")], Some(1)),
+        ),
+        (
+            "ack",
+            Packet::new(
+                "/",
+                PacketData::Ack {
+                    args: vec![json!({"ok": true, "room": "org:acme:site:s1"})],
+                    ack: 1,
+                },
+            ),
+        ),
+        ("disconnect", Packet::new("/", PacketData::Disconnect)),
+    ]
+}
+
+fn packet_kind(c: &mut Criterion) {
+    let mut group = c.benchmark_group("packet_kind");
+    for (name, packet) in packet_samples() {
+        let frame = packet.encode_message_text();
+        group.bench_function(format!("encode/{name}"), |b| {
+            b.iter(|| black_box(&packet).encode_message_text())
+        });
+        group.bench_function(format!("decode/{name}"), |b| {
+            b.iter(|| {
+                let engineio::Packet::Message(text) =
+                    engineio::Packet::decode_text(black_box(&frame)).ok()?
+                else {
+                    return None;
+                };
+                Decoder::new().decode_text(&text).ok()?
+            })
+        });
+    }
+    group.bench_function("decode/ping", |b| {
+        b.iter(|| engineio::Packet::decode_text(black_box("2")))
+    });
+    group.finish();
+}
+
+fn envelope(c: &mut Criterion) {
+    let env = sample_envelope();
+    let mut group = c.benchmark_group("envelope");
+    group.bench_function("to_json_string", |b| {
+        b.iter(|| black_box(&env).to_json_string())
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    envelope_event,
+    polling_payload,
+    packet_kind,
+    envelope
+);
 criterion_main!(benches);

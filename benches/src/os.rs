@@ -31,6 +31,24 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Time the threads of a process spent runnable but waiting for a CPU (the second
+/// field of each `/proc/<pid>/task/<tid>/schedstat`, summed): on a shared machine this
+/// is the time other processes took from it.
+pub fn run_delay(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for t in tasks.flatten() {
+        let text = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        total += parse_schedstat_wait(&text).unwrap_or(0);
+    }
+    Some(Duration::from_nanos(total))
+}
+
+/// The run-queue wait (ns) of a `schedstat` line: `<on-cpu ns> <waiting ns> <slices>`.
+pub fn parse_schedstat_wait(text: &str) -> Option<u64> {
+    text.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 /// Resident set size of a process in bytes (`VmRSS`), or `None`.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -106,7 +124,14 @@ mod tests {
     }
 
     #[test]
+    fn schedstat_wait_is_the_second_field() {
+        assert_eq!(parse_schedstat_wait("123 456 7\n"), Some(456));
+        assert_eq!(parse_schedstat_wait(""), None);
+    }
+
+    #[test]
     fn this_process_can_be_measured() {
+        assert!(run_delay(std::process::id()).is_some());
         assert!(own_cpu_time().is_some());
         assert!(rss_bytes(std::process::id()).unwrap() > 0);
         assert!(usable_cpus() >= 1);

@@ -33,19 +33,24 @@ impl PublishUrl {
         if uri.scheme_str() != Some("http") {
             bail!("the publish URL must be http://host:port[/path], got {url:?}");
         }
-        let host = uri.host().context("the publish URL has no host")?;
-        let port = uri.port_u16().unwrap_or(80);
-        let addr = tokio::net::lookup_host((host, port))
-            .await
-            .with_context(|| format!("cannot resolve {host}"))?
-            .next()
-            .with_context(|| format!("{host} resolves to no address"))?;
+        let addr = resolve(&uri).await?;
         let path = match uri.path() {
             "" | "/" => "/v1/publish".to_owned(),
             p => p.to_owned(),
         };
         Ok(PublishUrl { addr, path })
     }
+}
+
+/// The socket address of a URL's host and port (80 by default).
+pub async fn resolve(uri: &http::Uri) -> anyhow::Result<SocketAddr> {
+    let host = uri.host().context("the URL has no host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("{host} resolves to no address"))
 }
 
 /// The outcome of one publish.

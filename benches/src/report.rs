@@ -84,6 +84,11 @@ pub struct Figures {
     pub load_cpu_pct: Option<f64>,
     /// The load generator was saturated: the rate is its limit, not the server's.
     pub load_bound: bool,
+    /// Share of the wall time the server's or the generator's threads waited for a
+    /// CPU (the larger), % — other processes on the machine.
+    pub cpu_wait_pct: Option<f64>,
+    /// `cpu_wait_pct` above 10 %: the machine was shared, figures are pessimistic.
+    pub contended: bool,
     /// Server resident memory per connection, KiB.
     pub rss_per_conn_kb: Option<f64>,
     /// Server resident memory at the end, MB.
@@ -144,6 +149,9 @@ impl Figures {
         }
         if self.load_bound {
             parts.push("LOAD-BOUND".to_owned());
+        }
+        if let Some(w) = self.cpu_wait_pct {
+            parts.push(format!("CPU wait {w:.0}%"));
         }
         if self.connect_failures > 0 {
             parts.push(format!("{} connect failures", self.connect_failures));
@@ -222,6 +230,9 @@ fn flags(f: &Figures) -> String {
     if f.load_bound {
         s.push("load-bound".to_owned());
     }
+    if f.contended {
+        s.push("contended".to_owned());
+    }
     if f.sustained == Some(false) {
         s.push("not sustained".to_owned());
     }
@@ -287,7 +298,7 @@ pub fn side_by_side(runs: &[Vec<Figures>]) -> String {
     }
     // The first column's ratios are against itself: say so once.
     out.push_str(&format!(
-        "\nRatios are against {}; \"load-bound\": the load generator was saturated (≥ 90 % of its CPUs), so the rate is its limit, not the server's.\n",
+        "\nRatios are against {}; \"load-bound\": the load generator was saturated (≥ 90 % of its CPUs), so the rate is its limit, not the server's; \"contended\": the server's or the generator's threads waited for a CPU more than 10 % of the time (other processes on the machine), so the figures are pessimistic.\n",
         servers[0]
     ));
     out
@@ -296,7 +307,7 @@ pub fn side_by_side(runs: &[Vec<Figures>]) -> String {
 /// One server's figures as a markdown table, one row per scenario.
 pub fn table(figs: &[Figures]) -> String {
     let mut out = String::from(
-        "| scenario | deliveries/s | p50 / p99 / max ms | server µs CPU/delivery | lost / dup / reord | KiB/conn | handshakes/s (p99 ms) | load CPU | notes |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | deliveries/s | p50 / p99 / max ms | server µs CPU/delivery | lost / dup / reord | KiB/conn | handshakes/s (p99 ms) | load CPU (CPU wait) | notes |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or("—".to_owned(), f);
     for f in figs {
@@ -320,7 +331,11 @@ pub fn table(figs: &[Figures]) -> String {
                 (Some(h), None) => si(h),
                 _ => "—".to_owned(),
             },
-            opt(f.load_cpu_pct, |v| format!("{v:.0}%")),
+            match (f.load_cpu_pct, f.cpu_wait_pct) {
+                (Some(l), Some(w)) => format!("{l:.0}% ({w:.0}%)"),
+                (Some(l), None) => format!("{l:.0}%"),
+                _ => "—".to_owned(),
+            },
             {
                 let mut n = flags(f);
                 for note in &f.notes {

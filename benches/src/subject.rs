@@ -137,22 +137,16 @@ impl Subject {
             if tls {
                 bail!("{url}: TLS is not supported; point --target at the plain ws:// port");
             }
-            let host = uri.host().context("the target URL has no host")?;
-            let port = uri.port_u16().unwrap_or(80);
-            let addr = tokio::net::lookup_host((host, port))
-                .await
-                .with_context(|| format!("cannot resolve {host}"))?
-                .next()
-                .with_context(|| format!("{host} resolves to no address"))?;
+            let addr = crate::publisher::resolve(&uri).await?;
             let path = match uri.path() {
                 "" | "/" => "/socket.io/",
                 p => p,
             };
             endpoints.push(Endpoint::new(addr, path, namespace));
         }
-        let Some(first) = endpoints.first() else {
+        if endpoints.is_empty() {
             bail!("--target needs at least one URL");
-        };
+        }
         let publish = match publish {
             Some(u) => vec![PublishUrl::parse(u).await?],
             None => endpoints
@@ -163,7 +157,6 @@ impl Subject {
                 })
                 .collect(),
         };
-        let _ = first;
         Ok(Subject {
             label: label.to_owned(),
             endpoints,
@@ -177,7 +170,11 @@ impl Subject {
     fn wait_healthy(&mut self, addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            if healthz(addr).unwrap_or(false) {
+            // Live (`/healthz` 200) and, where the server has `/readyz`, ready (a cluster
+            // member subscribed to Redis); a server without `/readyz` (404) is ready when live.
+            if status(addr, "/healthz").ok() == Some(200)
+                && matches!(status(addr, "/readyz").ok(), Some(200 | 404))
+            {
                 return Ok(());
             }
             for (child, log) in self.children.iter_mut().zip(self.logs.iter()) {
@@ -190,7 +187,7 @@ impl Subject {
                 }
             }
             if start.elapsed() > limit {
-                bail!("{addr}: GET /healthz did not answer 200 within {limit:?}");
+                bail!("{addr}: GET /healthz and /readyz did not answer 200 within {limit:?}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -202,6 +199,14 @@ impl Subject {
             return None;
         }
         self.pids.iter().map(|&p| os::cpu_time(p)).sum()
+    }
+
+    /// Time the server's threads waited for a CPU so far (all instances).
+    pub fn run_delay(&self) -> Option<Duration> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().map(|&p| os::run_delay(p)).sum()
     }
 
     /// The server's resident memory (all instances), if it can be measured.
@@ -241,17 +246,24 @@ fn wait_tcp(port: u16, limit: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `GET /healthz` answers 200.
-fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
+/// The status code of `GET path`.
+fn status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     write!(
         s,
-        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )?;
     let mut buf = [0u8; 16];
     let n = s.read(&mut buf)?;
-    Ok(buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 200"))
+    parse_status(&buf[..n]).ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}
+
+/// The status code of an HTTP/1.x status line.
+fn parse_status(head: &[u8]) -> Option<u16> {
+    let head = std::str::from_utf8(head).ok()?;
+    let rest = head.strip_prefix("HTTP/1.")?;
+    rest.get(2..5)?.parse().ok()
 }
 
 /// The last lines of a log file.
@@ -259,4 +271,16 @@ fn tail(path: &PathBuf) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_give_their_code() {
+        assert_eq!(parse_status(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(parse_status(b"HTTP/1.0 503 Ser"), Some(503));
+        assert_eq!(parse_status(b"SSH-2.0"), None);
+    }
 }

@@ -106,6 +106,13 @@ pub struct Args {
     /// redis-server program for the clusters the harness provisions (FAN checks, default redis-server).
     #[arg(long, value_name = "PROGRAM")]
     pub redis_server: Option<String>,
+    /// Where the FAULT group gets its Redis: `process` (redis-server on a free
+    /// port, with AOF where a scenario restarts it), `docker` (testcontainers;
+    /// not built in: such scenarios SKIP), a `redis://` URL (scenarios that kill,
+    /// pause or restart Redis SKIP), or `auto` (default: process where
+    /// redis-server runs, else docker where an engine is reachable).
+    #[arg(long, value_name = "auto|process|docker|URL")]
+    pub redis: Option<String>,
     /// Run the model-based property test with this many cases instead of the checks.
     #[arg(long)]
     pub model_cases: Option<u32>,
@@ -159,6 +166,8 @@ pub struct FileConfig {
     pub env: Vec<String>,
     /// See [`Args::redis_url`].
     pub redis_url: Option<String>,
+    /// See [`Args::redis`].
+    pub redis: Option<String>,
     /// See [`Args::ready_timeout_ms`].
     pub ready_timeout_ms: Option<u64>,
     /// See [`Args::strict`].
@@ -228,6 +237,7 @@ fn merge(a: &mut Args, f: FileConfig) -> Args {
         spawn,
         instances,
         redis_url,
+        redis,
         ready_timeout_ms,
         expected_failures,
         format,

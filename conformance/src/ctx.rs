@@ -155,7 +155,23 @@ pub struct RunConfig {
     pub python_driver: Option<(String, String)>,
     /// The `redis-server` program for clusters the harness provisions (FAN).
     pub redis_server: String,
+    /// `--env-name SPEC=YOURS`: the implementation's own names of the spec's
+    /// settings; private instances get each setting under both names.
+    pub env_names: std::collections::BTreeMap<String, String>,
+    /// Where the FAULT scenarios get their Redis (`--redis`).
+    pub redis: crate::redis::RedisMode,
 }
+
+/// Settings a private instance is given beside the one a check needs when
+/// that one has no visible effect of its own (connectTimeout, leeway): the
+/// open packet shows whether the instance applied these, so a check that
+/// sees the default behaviour can tell "setting not applied" (ERROR) from
+/// "implementation broken" (FAIL). Far from any default, and harmless for
+/// checks that last a few seconds.
+pub const WITNESS_SETTINGS: [(&str, &str, &str); 2] = [
+    ("ROOMCAST_PING_INTERVAL_MS", "24567", "pingInterval"),
+    ("ROOMCAST_PING_TIMEOUT_MS", "19876", "pingTimeout"),
+];
 
 /// Context of one check run.
 #[derive(Clone)]
@@ -344,9 +360,27 @@ impl Ctx {
     /// Starts a private instance of the spawned implementation with extra
     /// environment (for checks that need another configuration or that stop
     /// the process). Skips the check when the harness was not given `--spawn`.
+    /// Each setting is also given under its `--env-name` mapping.
     pub async fn private_instance(
         &self,
         env: &[(&str, &str)],
+    ) -> Result<crate::spawn::Instance, CheckFailure> {
+        self.private_instance_named(env, true).await
+    }
+
+    /// Like [`Ctx::private_instance`], with the spec's names only (no
+    /// `--env-name` mapping): for OPS-8, which checks the names themselves.
+    pub async fn private_instance_spec_names(
+        &self,
+        env: &[(&str, &str)],
+    ) -> Result<crate::spawn::Instance, CheckFailure> {
+        self.private_instance_named(env, false).await
+    }
+
+    async fn private_instance_named(
+        &self,
+        env: &[(&str, &str)],
+        mapped: bool,
     ) -> Result<crate::spawn::Instance, CheckFailure> {
         let Some(spec) = &self.cfg.spawn else {
             return Err(CheckFailure::skip(
@@ -354,7 +388,12 @@ impl Ctx {
             ));
         };
         let mut spec = spec.clone();
-        for (k, v) in env {
+        let own = env.iter().filter_map(|(k, v)| {
+            let own = self.cfg.env_names.get(*k).filter(|_| mapped)?;
+            Some((own.as_str(), *v))
+        });
+        let env: Vec<(&str, &str)> = env.iter().copied().chain(own).collect();
+        for (k, v) in &env {
             spec.env.retain(|(ek, _)| ek != k);
             spec.env.push((k.to_string(), v.to_string()));
         }
@@ -366,6 +405,97 @@ impl Ctx {
                 "make the command start with these settings, or map their names with --env-name SPEC=YOURS",
             )
         })
+    }
+
+    /// The ERROR of a setting a private instance did not apply: `seen` is
+    /// what showed it; the fix names `--env-name`.
+    pub fn unapplied(&self, settings: &[(&str, &str)], seen: &str) -> CheckFailure {
+        let list: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let fixes: Vec<String> = settings
+            .iter()
+            .map(|(k, _)| match self.cfg.env_names.get(*k) {
+                Some(y) => format!("{k} was also given as {y} (--env-name {k}={y}) and not applied either: check that name and its unit"),
+                None => format!("--env-name {k}=ITS_NAME"),
+            })
+            .collect();
+        CheckFailure::error(
+            format!(
+                "the private instance did not apply {} ({seen}); this is the harness's configuration of the implementation, not a verdict on the requirement",
+                list.join(", ")
+            ),
+            format!(
+                "if the implementation names these settings otherwise, map them: {} (or an [env-name] table in roomcast.toml)",
+                fixes.join(", ")
+            ),
+        )
+    }
+
+    /// The settings of `expected` (`(setting, value, open-packet key)`)
+    /// that the instance at `base` did not apply, as its open packet shows:
+    /// `(setting, value, what the open packet says)`.
+    async fn unapplied_open_settings<'a>(
+        &self,
+        base: &str,
+        expected: &[(&'a str, &'a str, &'a str)],
+    ) -> Result<Vec<(&'a str, &'a str, String)>, CheckFailure> {
+        let c = self.with_target(base).open().await?;
+        let open = c.open.clone();
+        c.close().await;
+        Ok(expected
+            .iter()
+            .filter(|(_, v, key)| open.get(*key).map(Value::to_string).as_deref() != Some(*v))
+            .map(|(k, v, key)| {
+                let said = open.get(*key).unwrap_or(&Value::Null);
+                (*k, *v, format!("its open packet says {key} {said}"))
+            })
+            .collect())
+    }
+
+    /// Whether the private instance at `base` applied `expected`
+    /// (`(setting, value, open-packet key)`), read from its open packet;
+    /// an ERROR naming each setting it did not apply.
+    pub async fn verify_open_settings(
+        &self,
+        base: &str,
+        expected: &[(&str, &str, &str)],
+    ) -> CheckResult {
+        let wrong = self.unapplied_open_settings(base, expected).await?;
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        let seen: Vec<&str> = wrong.iter().map(|(_, _, s)| s.as_str()).collect();
+        let settings: Vec<(&str, &str)> = wrong.iter().map(|(k, v, _)| (*k, *v)).collect();
+        Err(self.unapplied(&settings, &seen.join(", ")))
+    }
+
+    /// After `failure` on a private instance started with `setting` and
+    /// [`WITNESS_SETTINGS`]: an ERROR naming both when the instance did not
+    /// apply the witnesses either (it does not take its settings under these
+    /// names), else the failure itself.
+    pub async fn unless_unapplied(
+        &self,
+        base: &str,
+        setting: (&str, &str),
+        failure: CheckFailure,
+    ) -> CheckFailure {
+        if failure.kind != FailureKind::Failed {
+            return failure;
+        }
+        let wrong = match self.unapplied_open_settings(base, &WITNESS_SETTINGS).await {
+            Ok(w) if !w.is_empty() => w,
+            _ => return failure,
+        };
+        let mut settings = vec![setting];
+        settings.extend(wrong.iter().map(|(k, v, _)| (*k, *v)));
+        let seen: Vec<&str> = wrong.iter().map(|(_, _, s)| s.as_str()).collect();
+        self.unapplied(
+            &settings,
+            &format!(
+                "{}; the settings given with it as witnesses were not applied either: {}",
+                failure.message,
+                seen.join(", ")
+            ),
+        )
     }
 
     /// A private cluster: its own `redis-server` and `n` instances sharing it.

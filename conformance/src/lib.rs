@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod balancer;
 pub mod checks;
 pub mod client;
 pub mod config;

@@ -125,6 +125,19 @@ async fn interrupted() {
     }
 }
 
+/// `--env-name SPEC=YOURS` pairs; the spec's name must be one the harness gives.
+fn env_names(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut m = std::collections::BTreeMap::new();
+    for kv in pairs {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty())
+            .with_context(|| format!("--env-name {kv}: use SPEC_NAME=YOUR_NAME, e.g. ROOMCAST_PING_INTERVAL_MS=MY_PING_MS"))?;
+        m.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(m)
+}
+
 fn random_secret() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -201,6 +214,7 @@ async fn real_main(mut args: Args) -> Result<i32> {
     };
     let keys = read_keys(&args, spawn_secret.as_deref())?;
     let mut cluster = None;
+    let mut provisioned_redis: Option<conformance::redis::RedisServer> = None;
     let mut targets = args.targets.clone();
     if let Some(cmd) = &args.spawn {
         let mut env = Vec::new();
@@ -210,11 +224,35 @@ async fn real_main(mut args: Args) -> Result<i32> {
                 .with_context(|| format!("--env {kv}: use KEY=VALUE"))?;
             env.push((k.to_string(), v.to_string()));
         }
+        // Several instances declaring `redis` and no --redis-url: one cluster on a Redis
+        // the harness provisions (stopped when the harness ends; killed on drop).
+        let wants_redis = args.instances.unwrap_or(1) > 1
+            && args
+                .features
+                .iter()
+                .flat_map(|f| f.split(','))
+                .any(|f| f.trim() == "redis");
+        let redis_url = match &args.redis_url {
+            Some(u) => Some(u.clone()),
+            None if wants_redis => {
+                let program = args.redis_server.as_deref().unwrap_or("redis-server");
+                let r = conformance::redis::RedisServer::start(program)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot provision Redis for the instances: {e}")
+                    })?;
+                eprintln!("provisioned {program} at {} for the instances", r.url());
+                let url = r.url();
+                provisioned_redis = Some(r);
+                Some(url)
+            }
+            None => None,
+        };
         let spec = SpawnSpec {
             cmd: cmd.clone(),
             env,
             ready_timeout: Duration::from_millis(args.ready_timeout_ms.unwrap_or(30_000)),
-            redis_url: args.redis_url.clone(),
+            redis_url,
             namespace: (namespace != "/").then(|| namespace.clone()),
             jwt_secret: spawn_secret.clone().unwrap_or_default(),
             env_remove: Vec::new(),
@@ -272,6 +310,13 @@ async fn real_main(mut args: Args) -> Result<i32> {
             .redis_server
             .clone()
             .unwrap_or_else(|| "redis-server".into()),
+        env_names: env_names(&args.env_names)?,
+        redis: conformance::redis::resolve_mode(
+            args.redis.as_deref(),
+            args.redis_server.as_deref().unwrap_or("redis-server"),
+            conformance::redis::docker_reachable(),
+        )
+        .map_err(anyhow::Error::msg)?,
         python_driver: {
             let script = args
                 .python_driver
@@ -346,6 +391,25 @@ async fn real_main(mut args: Args) -> Result<i32> {
         targets.join(", "),
         opts.jobs
     );
+    if let Some(n) = args.repeat.filter(|n| *n > 1) {
+        let repeated = repeat(&defs, cfg.clone(), minter.clone(), &opts, n);
+        let Some((runs, elapsed)) = until_interrupted(repeated, cluster.take()).await else {
+            return Ok(130);
+        };
+        let r = report::Repeat::of(&runs, elapsed.as_millis() as u64);
+        let text = match format.as_str() {
+            "json" => r.json(),
+            _ => r.human(),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+        return Ok(if r.flaky() == 0 && r.all_pass(args.allow_errors) {
+            0
+        } else {
+            1
+        });
+    }
     let minter2 = minter.clone();
     let mut pending: std::collections::BTreeMap<&str, (usize, usize, usize)> =
         std::collections::BTreeMap::new();
@@ -381,16 +445,11 @@ async fn real_main(mut args: Args) -> Result<i32> {
         })
     };
     let run = async { (run.await, golden.await) };
-    let (outcomes, golden_diffs) = tokio::select! {
-        o = run => o,
-        _ = interrupted() => {
-            eprintln!("interrupted: stopping spawned instances");
-            if let Some(c) = cluster.take() { c.stop().await; }
-            return Ok(130);
-        }
+    let Some((outcomes, golden_diffs)) = until_interrupted(run, cluster.take()).await else {
+        return Ok(130);
     };
-    if let Some(c) = cluster.take() {
-        c.stop().await;
+    if let Some(mut r) = provisioned_redis.take() {
+        r.down().await;
     }
     let info = report::RunInfo {
         targets,
@@ -454,6 +513,59 @@ async fn real_main(mut args: Args) -> Result<i32> {
         );
     }
     Ok(exit_code(&s, &info, golden_ok))
+}
+
+/// Runs `work`, then stops the spawned instances; `None` when interrupted
+/// first (the instances are stopped then too).
+async fn until_interrupted<T>(
+    work: impl std::future::Future<Output = T>,
+    cluster: Option<Cluster>,
+) -> Option<T> {
+    let r = tokio::select! {
+        r = work => Some(r),
+        _ = interrupted() => {
+            eprintln!("interrupted: stopping spawned instances");
+            None
+        }
+    };
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
+    r
+}
+
+/// `--repeat N`: the selection N times, one after the other, against the same
+/// instances; progress shows what did not PASS.
+async fn repeat(
+    defs: &[runner::CheckDef],
+    cfg: Arc<RunConfig>,
+    minter: Arc<Minter>,
+    opts: &RunOptions,
+    n: u32,
+) -> (Vec<Vec<runner::Outcome>>, Duration) {
+    let start = Instant::now();
+    let mut runs = Vec::new();
+    for i in 1..=n {
+        let t = Instant::now();
+        let outcomes = runner::run(defs, cfg.clone(), minter.clone(), opts, |o| {
+            if !matches!(o.verdict, runner::Verdict::Pass | runner::Verdict::Skip) {
+                eprintln!("run {i}/{n}: {}", report::progress_line(o));
+            }
+        })
+        .await;
+        let s = Summary::of(&outcomes);
+        eprintln!(
+            "run {i}/{n}: {} pass, {} fail, {} error, {} warn, {} skip in {:.1} s",
+            s.pass,
+            s.fail,
+            s.error,
+            s.warn,
+            s.skip,
+            t.elapsed().as_secs_f64()
+        );
+        runs.push(outcomes);
+    }
+    (runs, start.elapsed())
 }
 
 /// 1 for a FAIL, STALE or golden difference; 3 for ERRORs alone (unless

@@ -4,6 +4,7 @@
 //! temporary directory when a scenario restarts it and Redis must keep its data.
 
 use crate::spawn::free_port;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -121,14 +122,15 @@ impl RedisServer {
         }
     }
 
-    /// Sends one command on a fresh connection and returns the first line of
-    /// the reply (`+OK`, `:3`, `-ERR …`; bulk replies are not read further).
+    /// Sends one command on a fresh connection and returns the reply: the
+    /// first line (`+OK`, `:3`, `-ERR …`), or a bulk string's text.
     pub async fn command(&self, args: &[&str]) -> Result<String, String> {
         resp_command(self.port, args).await
     }
 }
 
-/// Sends one RESP command to 127.0.0.1:`port`; the first line of the reply.
+/// Sends one RESP command to 127.0.0.1:`port`; the first line of the reply,
+/// or the text of a bulk string reply (`$N`).
 pub async fn resp_command(port: u16, args: &[&str]) -> Result<String, String> {
     let io = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -150,7 +152,16 @@ pub async fn resp_command(port: u16, args: &[&str]) -> Result<String, String> {
             }
             buf.extend_from_slice(&chunk[..n]);
             if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                return Ok(String::from_utf8_lossy(&buf[..i]).into_owned());
+                let first = String::from_utf8_lossy(&buf[..i]).into_owned();
+                let Some(len) = first
+                    .strip_prefix('$')
+                    .and_then(|l| l.parse::<usize>().ok())
+                else {
+                    return Ok(first);
+                };
+                if buf.len() >= i + 2 + len {
+                    return Ok(String::from_utf8_lossy(&buf[i + 2..i + 2 + len]).into_owned());
+                }
             }
         }
     };
@@ -164,5 +175,93 @@ impl Drop for RedisServer {
         if let Some(d) = self.dir.take() {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+}
+
+/// Where the cluster scenarios get their Redis (`--redis`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisMode {
+    /// `redis-server` processes on free ports, one per scenario.
+    Process,
+    /// Containers through testcontainers: not built into this harness, so the
+    /// scenarios SKIP with this reason.
+    Docker(String),
+    /// A server given by URL: scenarios that kill, pause or restart it SKIP.
+    Url(String),
+}
+
+/// Resolves `--redis` (`auto` when absent). `program` is the `redis-server` to
+/// probe; `docker_reachable` says whether a Docker engine answers.
+pub fn resolve_mode(
+    choice: Option<&str>,
+    program: &str,
+    docker_reachable: bool,
+) -> Result<RedisMode, String> {
+    let docker = || {
+        RedisMode::Docker(if docker_reachable {
+            "--redis docker: this harness is built without testcontainers; use --redis process"
+                .into()
+        } else {
+            "--redis docker: no Docker engine is reachable (no /var/run/docker.sock, no DOCKER_HOST)".into()
+        })
+    };
+    match choice.unwrap_or("auto") {
+        "process" => Ok(RedisMode::Process),
+        "docker" => Ok(docker()),
+        "auto" => {
+            if program_runs(program) {
+                Ok(RedisMode::Process)
+            } else {
+                Ok(docker())
+            }
+        }
+        u if u.starts_with("redis://") || u.starts_with("rediss://") => {
+            Ok(RedisMode::Url(u.to_string()))
+        }
+        other => Err(format!(
+            "--redis {other}: use auto, process, docker or a redis:// URL"
+        )),
+    }
+}
+
+/// Whether `program --version` runs.
+pub fn program_runs(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether a Docker engine looks reachable (`DOCKER_HOST` or the default socket).
+pub fn docker_reachable() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redis_choice_resolves() {
+        assert_eq!(
+            resolve_mode(Some("process"), "x", false),
+            Ok(RedisMode::Process)
+        );
+        assert_eq!(
+            resolve_mode(Some("redis://h:1"), "x", false),
+            Ok(RedisMode::Url("redis://h:1".into()))
+        );
+        assert!(
+            matches!(resolve_mode(Some("docker"), "x", false), Ok(RedisMode::Docker(r)) if r.contains("no Docker engine"))
+        );
+        // auto: a program that does not run, no engine: docker with its reason
+        assert!(matches!(
+            resolve_mode(None, "/nonexistent/redis-server", false),
+            Ok(RedisMode::Docker(_))
+        ));
+        assert!(resolve_mode(Some("mysql://x"), "x", false).is_err());
     }
 }

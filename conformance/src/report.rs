@@ -45,16 +45,23 @@ pub struct Coverage {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NotChecked {
     /// `feature not declared`, `needs --spawn`, `key material missing`,
-    /// `ERROR`, `not applicable` (the check says why) or `not selected` (`--filter`).
+    /// `ERROR`, `not applicable` (the check says why), `not selected` (`--filter`)
+    /// or `no check` (the spec has the requirement, this harness no check for it).
     pub reason: String,
     /// Requirements.
     pub count: usize,
 }
 
-/// Why a requirement got no verdict, from its outcome (`None`: no check ran).
-pub fn not_checked_reason(o: Option<&Outcome>) -> Option<&'static str> {
+/// Why a requirement got no verdict, from its outcome (`None`: no check ran:
+/// `has_check` tells a check left out by `--filter` from a requirement that
+/// has no check at all).
+pub fn not_checked_reason(o: Option<&Outcome>, has_check: bool) -> Option<&'static str> {
     let Some(o) = o else {
-        return Some("not selected");
+        return Some(if has_check {
+            "not selected"
+        } else {
+            "no check"
+        });
     };
     match o.verdict {
         Verdict::Error => Some("ERROR"),
@@ -79,12 +86,14 @@ impl Coverage {
     pub fn of(outcomes: &[Outcome]) -> Coverage {
         let mut c = Coverage::default();
         let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        let registered = crate::checks::all();
         for r in spec::requirements()
             .iter()
             .filter(|r| GROUPS.contains(&r.group()))
         {
             c.requirements += 1;
-            match not_checked_reason(outcomes.iter().find(|o| o.id == r.id)) {
+            let has_check = registered.iter().any(|d| d.id == r.id);
+            match not_checked_reason(outcomes.iter().find(|o| o.id == r.id), has_check) {
                 None => c.checked += 1,
                 Some(why) => *reasons.entry(why).or_default() += 1,
             }
@@ -272,6 +281,137 @@ fn table_row(name: &str, s: Option<&Summary>) -> String {
         }
     }
     row
+}
+
+/// `--repeat N`: each check's verdicts over the runs, and its flake rate (the
+/// share of runs whose verdict differs from the check's most frequent one).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Repeat {
+    /// Runs.
+    pub runs: usize,
+    /// Wall time of all runs in ms.
+    pub duration_ms: u64,
+    /// One row per check, in spec order.
+    pub checks: Vec<RepeatRow>,
+}
+
+/// One check over the repeated runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepeatRow {
+    /// Requirement id.
+    pub id: &'static str,
+    /// Count per verdict (only verdicts seen).
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+    /// Runs with another verdict than the most frequent one, over runs.
+    pub flake_rate: f64,
+    /// The first message of a run that did not PASS or SKIP.
+    pub example: Option<String>,
+}
+
+impl Repeat {
+    /// Tallies the runs.
+    pub fn of(runs: &[Vec<Outcome>], duration_ms: u64) -> Repeat {
+        let mut checks: Vec<RepeatRow> = Vec::new();
+        for o in runs.iter().flatten() {
+            let row = match checks.iter().position(|r| r.id == o.id) {
+                Some(i) => &mut checks[i],
+                None => {
+                    checks.push(RepeatRow {
+                        id: o.id,
+                        counts: Default::default(),
+                        flake_rate: 0.0,
+                        example: None,
+                    });
+                    checks.last_mut().expect("just pushed")
+                }
+            };
+            *row.counts.entry(o.verdict.as_str()).or_default() += 1;
+            if row.example.is_none() && !matches!(o.verdict, Verdict::Pass | Verdict::Skip) {
+                row.example = o.message.clone();
+            }
+        }
+        for r in &mut checks {
+            let total: usize = r.counts.values().sum();
+            let top = r.counts.values().copied().max().unwrap_or(0);
+            r.flake_rate = if total == 0 {
+                0.0
+            } else {
+                (total - top) as f64 / total as f64
+            };
+        }
+        Repeat {
+            runs: runs.len(),
+            duration_ms,
+            checks,
+        }
+    }
+
+    /// Checks with more than one verdict over the runs.
+    pub fn flaky(&self) -> usize {
+        self.checks.iter().filter(|r| r.counts.len() > 1).count()
+    }
+
+    /// Whether every run passed (no FAIL, STALE, or ERROR unless allowed).
+    pub fn all_pass(&self, allow_errors: bool) -> bool {
+        self.checks.iter().all(|r| {
+            r.counts.keys().all(|v| match *v {
+                "FAIL" | "STALE" => false,
+                "ERROR" => allow_errors,
+                _ => true,
+            })
+        })
+    }
+
+    /// The human report: the checks that were not always PASS or always SKIP, then totals.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let notable: Vec<&RepeatRow> = self
+            .checks
+            .iter()
+            .filter(|r| {
+                r.counts.len() > 1
+                    || !r.counts.contains_key("PASS") && !r.counts.contains_key("SKIP")
+            })
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(out, "{:<8} {:>6}  verdicts", "check", "flake");
+            for r in notable {
+                let counts: Vec<String> =
+                    r.counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:>5.1}%  {}{}",
+                    r.id,
+                    r.flake_rate * 100.0,
+                    counts.join(", "),
+                    r.example
+                        .as_deref()
+                        .map(|m| format!(" — {}", m.chars().take(160).collect::<String>()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} runs of {} checks in {:.1} s: {} flaky check{} (a check is flaky when its verdict differs between runs)",
+            self.runs,
+            self.checks.len(),
+            self.duration_ms as f64 / 1000.0,
+            self.flaky(),
+            if self.flaky() == 1 { "" } else { "s" }
+        );
+        out
+    }
+
+    /// The JSON report.
+    pub fn json(&self) -> String {
+        let v = json!({
+            "tool": "roomcast-conformance",
+            "repeat": self,
+            "flaky": self.flaky(),
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
 }
 
 /// The JSON report.
@@ -473,6 +613,11 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
         if info.strict { " · strict" } else { "" },
         if info.allow_errors { " · --allow-errors" } else { "" }
     );
+    let _ = writeln!(
+        h,
+        "<p id=\"coverage\">{}</p>",
+        xml_escape(&Coverage::of(outcomes).sentence())
+    );
     // per-group counts first, then what failed or could not run
     h.push_str("<h2>Groups</h2>\n<table id=\"groups\"><tr><th>group</th><th>total</th>");
     for v in Verdict::ALL {
@@ -528,7 +673,8 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
             "<td class=\"v v-{v}\" id=\"count-{v}\" data-verdict=\"{v}\"></td>"
         );
     }
-    h.push_str("</tr></table>\n<table id=\"matrix\"><thead><tr><th>ID</th><th>level</th><th>requirement</th><th>feature</th><th>verdict</th><th>ms</th></tr></thead><tbody>\n");
+    h.push_str("</tr></table>\n<table id=\"matrix\"><thead><tr><th>ID</th><th>level</th><th>requirement</th><th>feature</th><th>verdict</th><th>not checked because</th><th>ms</th></tr></thead><tbody>\n");
+    let registered = crate::checks::all();
     let mut ids: Vec<(usize, u32, String)> = spec::requirements()
         .iter()
         .filter(|r| GROUPS.contains(&r.group()))
@@ -575,6 +721,7 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
             .and_then(|o| o.feature)
             .or(req.and_then(|r| r.feature.as_deref()))
             .unwrap_or("");
+        let why = not_checked_reason(o, registered.iter().any(|d| d.id == id)).unwrap_or("");
         let shown = if verdict == "NOTCHECKED" {
             "not checked"
         } else {
@@ -582,7 +729,7 @@ pub fn html(outcomes: &[Outcome], info: &RunInfo) -> String {
         };
         let _ = writeln!(
             h,
-            "<tr id=\"req-{id}\" data-verdict=\"{verdict}\"><td><a href=\"#d-{id}\">{id}</a></td><td>{level}</td><td>{}</td><td>{}</td><td class=\"v v-{verdict}\">{shown}</td><td>{ms}</td></tr>",
+            "<tr id=\"req-{id}\" data-verdict=\"{verdict}\"><td><a href=\"#d-{id}\">{id}</a></td><td>{level}</td><td>{}</td><td>{}</td><td class=\"v v-{verdict}\">{shown}</td><td>{why}</td><td>{ms}</td></tr>",
             xml_escape(&title),
             xml_escape(feature)
         );
@@ -735,7 +882,8 @@ mod tests {
         };
         assert_eq!(reason("feature not declared"), Some(1));
         assert_eq!(reason("ERROR"), Some(1));
-        assert_eq!(reason("not selected"), Some(c.requirements - 4));
+        let unchecked = reason("not selected").unwrap_or(0) + reason("no check").unwrap_or(0);
+        assert_eq!(unchecked, c.requirements - 4);
         let line = verdict_line(&os);
         assert!(
             line.starts_with(&format!(
@@ -754,6 +902,21 @@ mod tests {
             x.contains("errors=\"1\"") && x.contains("<error message=\"the private instance"),
             "{x}"
         );
+    }
+
+    #[test]
+    fn repeat_counts_verdicts_and_flake_rates() {
+        let a = sample();
+        let mut b = sample();
+        b[0].verdict = Verdict::Pass;
+        let r = Repeat::of(&[a.clone(), b, a], 10);
+        assert_eq!(r.runs, 3);
+        assert_eq!(r.flaky(), 1);
+        let auth3 = r.checks.iter().find(|c| c.id == "AUTH-3").unwrap();
+        assert_eq!(auth3.counts.get("FAIL"), Some(&2));
+        assert!((auth3.flake_rate - 1.0 / 3.0).abs() < 1e-9);
+        assert!(!r.all_pass(false));
+        assert!(r.human().contains("3 runs of 3 checks"), "{}", r.human());
     }
 
     #[test]

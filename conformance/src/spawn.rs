@@ -121,6 +121,12 @@ fn signal_group(pgid: u32, sig: &str) {
         .status();
 }
 
+/// Whether an instance's output says that its port was taken.
+fn port_taken(log: &str) -> bool {
+    let l = log.to_ascii_lowercase();
+    l.contains("eaddrinuse") || l.contains("address already in use")
+}
+
 impl Instance {
     /// Starts one instance and waits until it is ready.
     pub async fn start(spec: &SpawnSpec) -> Result<Instance, SpawnError> {
@@ -128,6 +134,9 @@ impl Instance {
     }
 
     /// Like [`Instance::start`]; `JWT_SECRET` is not set when it is listed in `remove`.
+    /// An instance that lost its free port to another process between the
+    /// harness's probe and its own bind (`EADDRINUSE`) is started again on a
+    /// new port: that race is the harness's, not the implementation's.
     pub async fn start_with(spec: &SpawnSpec, remove: &[&str]) -> Result<Instance, SpawnError> {
         Self::launch(spec, remove, true).await
     }
@@ -137,7 +146,27 @@ impl Instance {
         Self::launch(spec, &[], false).await
     }
 
+    /// Launches, and again on a fresh port (up to three times) when the port found free
+    /// was taken before the instance bound it (e.g. as the local port of another
+    /// instance's outgoing connection): that race is the harness's, not the
+    /// implementation's (ready or not, see [`Instance::start_unready`]).
     async fn launch(
+        spec: &SpawnSpec,
+        remove: &[&str],
+        need_ready: bool,
+    ) -> Result<Instance, SpawnError> {
+        let mut attempt = 0;
+        loop {
+            match Self::launch_once(spec, remove, need_ready).await {
+                Err(SpawnError::Exited { log, .. }) if attempt < 3 && port_taken(&log) => {
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn launch_once(
         spec: &SpawnSpec,
         remove: &[&str],
         need_ready: bool,
@@ -368,5 +397,19 @@ impl Cluster {
     pub async fn stop(self) {
         let futs = self.instances.into_iter().map(Instance::stop);
         futures_util::future::join_all(futs).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_recognised_in_node_and_rust_output() {
+        assert!(port_taken(
+            "Error: listen EADDRINUSE: address already in use 127.0.0.1:44179"
+        ));
+        assert!(port_taken("error: Address already in use (os error 98)"));
+        assert!(!port_taken("configuration error: JWT_SECRET is required"));
     }
 }

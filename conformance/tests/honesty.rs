@@ -77,6 +77,8 @@ fn node_peer_passes_every_must() {
 struct Fault {
     name: String,
     requirement: String,
+    /// The "needs" column asks for a cluster (`--instances 2`).
+    cluster: bool,
 }
 
 fn faults() -> Vec<Fault> {
@@ -89,6 +91,7 @@ fn faults() -> Vec<Fault> {
             Fault {
                 name: cols.get(1).unwrap_or(&"").trim_matches('`').to_string(),
                 requirement: cols.get(2).unwrap_or(&"").to_string(),
+                cluster: cols.get(6).is_some_and(|n| n.contains("--instances 2")),
             }
         })
         .collect()
@@ -116,21 +119,23 @@ fn faulty_node_variants_fail_on_their_requirement() {
                     break;
                 };
                 let filter = filter_for(&f.requirement);
-                let run = harness(
-                    &[
-                        "--spawn",
-                        "node fixtures/peers/node/server.js",
-                        "--features",
-                        NODE_FEATURES,
-                        "--format",
-                        "json",
-                        // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
-                        "--strict",
-                        "--filter",
-                        &filter,
-                    ],
-                    &[("ROOMCAST_FAULT", f.name.as_str())],
-                );
+                let mut args = vec![
+                    "--spawn",
+                    "node fixtures/peers/node/server.js",
+                    "--features",
+                    NODE_FEATURES,
+                    "--format",
+                    "json",
+                    // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
+                    "--strict",
+                    "--filter",
+                    &filter,
+                ];
+                if f.cluster {
+                    // FAULT checks need a cluster of two (FAN checks start their own)
+                    args.extend(["--instances", "2"]);
+                }
+                let run = harness(&args, &[("ROOMCAST_FAULT", f.name.as_str())]);
                 let fails: Vec<String> = run
                     .with_verdict("FAIL")
                     .into_iter()
@@ -182,4 +187,68 @@ fn a_full_suite_run_catches_a_fault_on_its_requirement() {
     assert_eq!(run.code, Some(1));
     // the fault is narrow: most of the suite still passes
     assert!(run.json()["summary"]["pass"].as_u64().unwrap_or(0) > 120);
+}
+
+/// A correct server whose heartbeat, connect-timeout and leeway settings have
+/// names of its own (the Node peer with `ROOMCAST_PEER_OWN_NAMES=true`): without
+/// mappings the checks that need those settings are ERRORs naming them, never
+/// FAILs; with `--env-name` mappings they PASS.
+#[test]
+fn settings_under_other_names_are_errors_until_mapped() {
+    require_node_peer();
+    let checks = ["WIRE-4", "WIRE-5", "AUTH-31", "AUTH-35"];
+    let mut args = vec![
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--features",
+        NODE_FEATURES,
+        "--format",
+        "json",
+    ];
+    for id in checks {
+        args.extend(["--filter", id]);
+    }
+    let own = [("ROOMCAST_PEER_OWN_NAMES", "true")];
+    let run = harness(&args, &own);
+    assert!(
+        run.with_verdict("FAIL").is_empty() && run.with_verdict("PASS").is_empty(),
+        "a correct server with other setting names must not FAIL (nor PASS unchecked): {}",
+        run.stdout
+    );
+    let errors = run.with_verdict("ERROR");
+    assert_eq!(errors.len(), checks.len(), "{}", run.stdout);
+    for (id, setting) in [
+        ("WIRE-4", "ROOMCAST_PING_INTERVAL_MS"),
+        ("WIRE-5", "ROOMCAST_PING_TIMEOUT_MS"),
+        ("AUTH-31", "JWT_LEEWAY_SECS"),
+        ("AUTH-35", "ROOMCAST_CONNECT_TIMEOUT_MS"),
+    ] {
+        let (_, _, message) = errors
+            .iter()
+            .find(|(i, _, _)| i == id)
+            .unwrap_or_else(|| panic!("{id} is not an ERROR: {errors:?}"));
+        assert!(
+            message.contains(setting) && message.contains("--env-name"),
+            "{id}'s ERROR names {setting} and --env-name: {message}"
+        );
+    }
+    assert_eq!(run.code, Some(3), "ERRORs alone exit 3\n{}", run.stderr);
+
+    for (spec, mine) in [
+        ("ROOMCAST_PING_INTERVAL_MS", "PEER_PING_INTERVAL_MS"),
+        ("ROOMCAST_PING_TIMEOUT_MS", "PEER_PING_TIMEOUT_MS"),
+        ("ROOMCAST_CONNECT_TIMEOUT_MS", "PEER_CONNECT_TIMEOUT_MS"),
+        ("JWT_LEEWAY_SECS", "PEER_LEEWAY_SECS"),
+    ] {
+        args.push("--env-name");
+        args.push(Box::leak(format!("{spec}={mine}").into_boxed_str()));
+    }
+    let run = harness(&args, &own);
+    assert_eq!(
+        run.with_verdict("PASS").len(),
+        checks.len(),
+        "with --env-name mappings every check PASSes: {}",
+        run.stdout
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
 }

@@ -8,6 +8,12 @@
 //! ```
 //! The tool starts the server itself (HS256 secret, 127.0.0.1:0), so that it can read
 //! the server's RSS from `/proc/PID/status` (Linux).
+//!
+//! Then, unless `--no-redis`, publish → deliver through Redis beside in-memory: it starts
+//! `redis-server` (`--redis-server PROGRAM`) on a free port and two instances sharing it,
+//! and times publishes through instance A to a socket on A (local, still through the
+//! stream) and to a socket on B (remote), with one long-lived socket each, as it does for
+//! the in-memory instance.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -152,6 +158,118 @@ fn report(name: &str, mut v: Vec<Duration>) {
     );
 }
 
+/// Starts the server binary on 127.0.0.1:0 (with `REDIS_URL` when given); returns the
+/// child and its address.
+fn start_server(server: &str, redis_url: Option<&str>) -> (std::process::Child, SocketAddr) {
+    let mut cmd = Command::new(server);
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(u) = redis_url {
+        cmd.env("REDIS_URL", u);
+    }
+    let mut child = cmd.spawn().expect("start the server binary");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("address");
+    (child, addr)
+}
+
+/// Waits until `/readyz` answers 200.
+async fn wait_ready(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            let _ = s
+                .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            if buf.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} not ready within 15 s");
+}
+
+/// `samples` publishes through `publisher` to `room`, each timed until `ws` reads it.
+async fn deliver_samples(
+    publisher: &mut Publisher,
+    ws: &mut Ws,
+    room: &str,
+    samples: usize,
+) -> Vec<Duration> {
+    let mut v = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let t = Instant::now();
+        publisher.publish(room, json!(i)).await;
+        let ev = next_text(ws).await;
+        assert!(ev.starts_with("42[\"bench:tick\""), "{ev}");
+        v.push(t.elapsed());
+    }
+    v
+}
+
+/// A `redis-server` on a free port, no persistence; killed on drop.
+struct RedisProc(std::process::Child);
+
+impl Drop for RedisProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Publish → deliver through Redis: two instances on one redis-server.
+async fn through_redis(server: &str, program: &str, samples: usize) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(program)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        println!("(no {program}: publish -> deliver through Redis not measured)");
+        return;
+    };
+    let _redis = RedisProc(child);
+    let url = format!("redis://127.0.0.1:{port}");
+    let (mut a, addr_a) = start_server(server, Some(&url));
+    let (mut b, addr_b) = start_server(server, Some(&url));
+    wait_ready(addr_a).await;
+    wait_ready(addr_b).await;
+    let mut on_a = connect(addr_a, "local").await;
+    let mut on_b = connect(addr_b, "remote").await;
+    let mut publisher = Publisher::new(addr_a).await;
+    report(
+        "Redis: publish via A -> event on a socket on A (through the stream)",
+        deliver_samples(&mut publisher, &mut on_a, "org:bench:user:local", samples).await,
+    );
+    report(
+        "Redis: publish via A -> event on a socket on B",
+        deliver_samples(&mut publisher, &mut on_b, "org:bench:user:remote", samples).await,
+    );
+    for c in [&mut a, &mut b] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -167,24 +285,7 @@ async fn main() {
         .unwrap_or(1000);
     let samples: usize = arg("--samples").and_then(|v| v.parse().ok()).unwrap_or(200);
 
-    let mut child = Command::new(&server)
-        .args(["--bind", "127.0.0.1:0"])
-        .env("JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server binary");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let addr: SocketAddr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.parse().ok())
-        .expect("address");
+    let (mut child, addr) = start_server(&server, None);
     let pid = child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_start = rss_kib(pid);
@@ -216,6 +317,18 @@ async fn main() {
         "connect -> first published event (connect + publish + delivery)",
         first_event_lat,
     );
+    {
+        let mut ws = connect(addr, "steady").await;
+        report(
+            "in-memory: publish -> event on a long-lived socket",
+            deliver_samples(&mut publisher, &mut ws, "org:bench:user:steady", samples).await,
+        );
+        let _ = ws.close(None).await;
+    }
+    if !args.iter().any(|a| a == "--no-redis") {
+        let program = arg("--redis-server").unwrap_or_else(|| "redis-server".into());
+        through_redis(&server, &program, samples).await;
+    }
 
     // 2. RSS with N idle authenticated connections.
     tokio::time::sleep(Duration::from_millis(500)).await;

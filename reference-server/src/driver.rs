@@ -612,18 +612,22 @@ impl Driver {
             && reason != CloseReason::ClientClose
             && self.session.outbox.killed().is_none()
         {
-            if matches!(
-                reason,
-                CloseReason::TokenExpired | CloseReason::ServerShutdown
-            ) {
+            if reason == CloseReason::TokenExpired {
                 for s in &sockets {
                     self.push_packet(&Packet::new(&s.nsp, PacketData::Disconnect));
                 }
             }
-            self.push(Frame::Close(reason.ws_code()));
-            let mut kill = self.session.outbox.subscribe_kill();
-            let grace = Duration::from_secs(2);
-            let _ = tokio::time::timeout(grace, crate::hub::wait_killed(&mut kill)).await;
+            // LIFE-11: on shutdown no `41` and no close packet (stock clients do not
+            // reconnect after either): a WebSocket gets a close frame 1001, a pending
+            // poll answers 400 once the session is killed below.
+            let polling =
+                *self.session.transport.borrow() != crate::engine::TransportState::Websocket;
+            if !(reason == CloseReason::ServerShutdown && polling) {
+                self.push(Frame::Close(reason.ws_code()));
+                let mut kill = self.session.outbox.subscribe_kill();
+                let grace = Duration::from_secs(2);
+                let _ = tokio::time::timeout(grace, crate::hub::wait_killed(&mut kill)).await;
+            }
         }
         self.session.outbox.kill(reason);
         if matches!(

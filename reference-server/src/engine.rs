@@ -379,7 +379,12 @@ pub(crate) async fn poll_get(
     let mut batch = Vec::new();
     tokio::select! {
         biased;
-        _ = crate::hub::wait_killed(&mut kill) => return Ok("1".to_owned()),
+        // LIFE-11: on shutdown the session just ends (400 Session ID unknown, as for
+        // any later request): a close packet would stop python-socketio reconnecting
+        r = crate::hub::wait_killed(&mut kill) => return match r {
+            CloseReason::ServerShutdown => Err(HandshakeError::UnknownSid),
+            _ => Ok("1".to_owned()),
+        },
         _ = async { let _ = transport.wait_for(|t| *t != TransportState::Polling).await; } => return Ok("6".to_owned()),
         n = rx.recv_many(&mut batch, 512) => if n == 0 { return Ok("1".to_owned()) },
     }

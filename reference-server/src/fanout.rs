@@ -51,14 +51,19 @@ impl Fanout {
 
     /// Hands one encoded event to fan-out. `Ok` means it will be delivered to every
     /// member of `room` on every instance that stays up (with Redis: the stream append
-    /// was acknowledged).
-    pub(crate) async fn publish(&self, room: &str, frame_text: String) -> Result<(), Unavailable> {
+    /// was acknowledged); an event answered with an error is never delivered.
+    pub(crate) async fn publish(
+        &self,
+        room: &str,
+        event_id: &str,
+        frame_text: String,
+    ) -> Result<(), Unavailable> {
         match self {
             Fanout::Memory(hub) => {
                 hub.publish(room, &Frame::Text(Utf8Bytes::from(frame_text)));
                 Ok(())
             }
-            Fanout::Redis(r) => r.publish(room, frame_text).await,
+            Fanout::Redis(r) => r.publish(room, event_id, frame_text).await,
         }
     }
 

@@ -42,10 +42,23 @@ use crate::hub::{Frame, Hub};
 use crate::metrics::Metrics;
 
 /// Appends one entry with the next cluster-wide sequence number; returns `{id, seq}`.
-/// Both keys carry the same hash tag (one Redis Cluster slot).
-const APPEND: &str = "local seq = redis.call('INCR', KEYS[2]) \
+/// With a third key (an event's outcome key), appends only if that key did not exist
+/// yet (it is set to `a`, appended) and returns `false` otherwise (the publish was
+/// cancelled by [`RESOLVE`]). Every key carries the same hash tag (one Redis Cluster slot).
+const APPEND: &str = "if #KEYS == 3 and not redis.call('SET', KEYS[3], 'a', 'NX', 'PX', ARGV[5]) then return false end \
+local seq = redis.call('INCR', KEYS[2]) \
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', seq, 'k', ARGV[2], 'a', ARGV[3], 'b', ARGV[4]) \
 return {id, seq}";
+
+/// Settles an append whose answer was lost: cancels it (`c`) unless it was appended
+/// (`a`). Whichever of the two scripts runs first wins, so an event answered 503 is
+/// never delivered and one answered 202 always is.
+const RESOLVE: &str =
+    "if redis.call('SET', KEYS[1], 'c', 'NX', 'PX', ARGV[1]) then return 'c' end \
+return redis.call('GET', KEYS[1])";
+
+/// How long an event's outcome key lives (ms): longer than any append can stay in flight.
+const OUTCOME_TTL_MS: u64 = 60_000;
 
 /// Entries read per XREAD.
 const READ_BATCH: usize = 1000;
@@ -59,6 +72,7 @@ pub struct Keys {
     pub stream: String,
     /// The sequence counter: `{prefix}:seq`.
     pub seq: String,
+    prefix: String,
 }
 
 impl Keys {
@@ -67,7 +81,14 @@ impl Keys {
         Keys {
             stream: format!("{{{prefix}}}:events"),
             seq: format!("{{{prefix}}}:seq"),
+            prefix: prefix.to_owned(),
         }
+    }
+
+    /// The outcome key of one event: `{prefix}:ev:<eventId>` (`a` appended, `c`
+    /// cancelled; expires after a minute).
+    pub fn outcome(&self, event_id: &str) -> String {
+        format!("{{{}}}:ev:{event_id}", self.prefix)
     }
 }
 
@@ -298,38 +319,72 @@ impl Inner {
         self.metrics.redis_up.store(i64::from(up), Relaxed);
     }
 
-    fn connection_config(&self, response_timeout: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
+    /// A new connection whose commands time out after `response_timeout`.
+    async fn connect(
+        &self,
+        response_timeout: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.cfg.publish_timeout))
-            .set_response_timeout(Some(response_timeout))
+            .set_response_timeout(Some(response_timeout));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
-    /// Appends one entry; returns its sequence number.
+    /// Appends one entry; returns its sequence number, or `None` when `outcome` (an
+    /// event's outcome key) says the publish was cancelled.
     async fn append(
         &self,
         conn: &mut MultiplexedConnection,
         kind: &str,
         a: &str,
         b: &str,
-    ) -> redis::RedisResult<u64> {
-        let reply: Value = redis::cmd("EVAL")
-            .arg(APPEND)
-            .arg(2)
+        outcome: Option<&str>,
+    ) -> redis::RedisResult<Option<u64>> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(APPEND)
+            .arg(if outcome.is_some() { 3 } else { 2 })
             .arg(&self.keys.stream)
-            .arg(&self.keys.seq)
-            .arg(self.cfg.maxlen)
+            .arg(&self.keys.seq);
+        if let Some(key) = outcome {
+            cmd.arg(key);
+        }
+        cmd.arg(self.cfg.maxlen)
             .arg(kind)
             .arg(a)
             .arg(b)
-            .query_async(conn)
-            .await?;
+            .arg(OUTCOME_TTL_MS);
+        let reply: Value = cmd.query_async(conn).await?;
         let seq = match &reply {
             Value::Array(v) => v.get(1).and_then(text).and_then(|s| s.parse().ok()),
-            _ => None,
+            _ => return Ok(None),
         }
         .unwrap_or(0);
         self.appended_seq.fetch_max(seq, Relaxed);
-        Ok(seq)
+        Ok(Some(seq))
+    }
+
+    /// Settles the outcome of an append whose answer was lost (see [`RESOLVE`]), on a
+    /// fresh connection, retrying until Redis answers: `true` if it was appended. The
+    /// publish waits meanwhile (unanswered, never a wrong answer).
+    async fn resolve(&self, outcome: &str) -> bool {
+        let mut backoff = Backoff::new();
+        loop {
+            if let Ok(mut conn) = self.connect(self.cfg.publish_timeout).await {
+                let r: redis::RedisResult<Value> = redis::cmd("EVAL")
+                    .arg(RESOLVE)
+                    .arg(1)
+                    .arg(outcome)
+                    .arg(OUTCOME_TTL_MS)
+                    .query_async(&mut conn)
+                    .await;
+                if let Ok(v) = r {
+                    return text(&v).as_deref() == Some("a");
+                }
+            }
+            tokio::time::sleep(backoff.next()).await;
+        }
     }
 }
 
@@ -381,8 +436,15 @@ impl RedisFanout {
         })
     }
 
-    /// Appends the event; `Ok` once Redis acknowledged the append.
-    pub(crate) async fn publish(&self, room: &str, frame_text: String) -> Result<(), Unavailable> {
+    /// Appends the event; `Ok` once Redis acknowledged the append. When the answer is
+    /// lost (a killed connection, a paused Redis), the outcome is settled first: `Ok`
+    /// if it was appended, else it is cancelled and never delivered.
+    pub(crate) async fn publish(
+        &self,
+        room: &str,
+        event_id: &str,
+        frame_text: String,
+    ) -> Result<(), Unavailable> {
         let inner = &self.inner;
         if !inner.ready() {
             return Err(Unavailable("this instance cannot deliver now"));
@@ -390,15 +452,24 @@ impl RedisFanout {
         let Some(mut conn) = inner.writer_conn() else {
             return Err(Unavailable("no Redis connection"));
         };
-        match inner.append(&mut conn, "e", room, &frame_text).await {
-            Ok(_) => Ok(()),
+        let outcome = inner.keys.outcome(event_id);
+        match inner
+            .append(&mut conn, "e", room, &frame_text, Some(&outcome))
+            .await
+        {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Unavailable("the publish was cancelled")),
             Err(e) => {
-                // The outcome is unknown: the event may still be delivered, but it is
-                // never answered 202. The link task reconnects.
-                warn!(event = "redis_append_failed", error = %e, "publish append failed");
+                // The append may or may not have run: settle it before answering. The
+                // link task reconnects meanwhile.
+                warn!(event = "redis_append_failed", error = %e, "publish append failed; settling its outcome");
                 inner.set_writer(None);
                 inner.writer_failed.notify_waiters();
-                Err(Unavailable("the Redis append failed"))
+                if inner.resolve(&outcome).await {
+                    Ok(())
+                } else {
+                    Err(Unavailable("the Redis append failed and was cancelled"))
+                }
             }
         }
     }
@@ -441,12 +512,7 @@ async fn link_task(inner: Arc<Inner>) {
     let mut was_up = false;
     let mut logged_down = false;
     loop {
-        let config = inner.connection_config(inner.cfg.publish_timeout);
-        let mut conn = match inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match inner.connect(inner.cfg.publish_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 if !logged_down {
@@ -458,7 +524,10 @@ async fn link_task(inner: Arc<Inner>) {
             }
         };
         // a probe first: the connection is only handed to publishes once it answers
-        if let Err(e) = inner.append(&mut conn, "p", &inner.instance, "").await {
+        if let Err(e) = inner
+            .append(&mut conn, "p", &inner.instance, "", None)
+            .await
+        {
             warn!(event = "redis_down", error = %e, "Redis does not answer; retrying");
             tokio::time::sleep(backoff.next()).await;
             continue;
@@ -477,7 +546,7 @@ async fn link_task(inner: Arc<Inner>) {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if let Err(e) = inner.append(&mut conn, "p", &inner.instance, "").await {
+                    if let Err(e) = inner.append(&mut conn, "p", &inner.instance, "", None).await {
                         warn!(event = "redis_down", error = %e, "probe append failed; reconnecting");
                         break;
                     }
@@ -493,48 +562,24 @@ async fn link_task(inner: Arc<Inner>) {
 /// Reads the stream in order from the last id and serves the local sockets.
 async fn read_task(inner: Arc<Inner>) {
     let mut backoff = Backoff::new();
-    let mut last_id: Option<String> = None;
+    // Start at this instance's start time, not at the newest entry when Redis first
+    // answers: sockets may connect while Redis is still down, and the events other
+    // instances accept meanwhile are theirs too (FAULT-6). (Stream ids are Redis
+    // server time: instance and Redis clocks are assumed in step, as NTP keeps them.)
+    let start_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut last_id: Option<String> = Some(format!("{start_ms}-0"));
     let mut cursor = SeqCursor::default();
     let mut was_up = false;
     loop {
-        let config = inner.connection_config(READ_BLOCK + inner.cfg.publish_timeout);
-        let mut conn = match inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match inner.connect(READ_BLOCK + inner.cfg.publish_timeout).await {
             Ok(c) => c,
             Err(_) => {
                 tokio::time::sleep(backoff.next()).await;
                 continue;
             }
         };
-        if last_id.is_none() {
-            // start at the current end: an instance serves what is published after it
-            // started (the newest entry's id, so that nothing appended meanwhile is
-            // missed)
-            let newest: redis::RedisResult<Value> = redis::cmd("XREVRANGE")
-                .arg(&inner.keys.stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut conn)
-                .await;
-            match newest {
-                Ok(v) => {
-                    let e = decode_entries(&v).into_iter().next();
-                    if let Some(e) = &e {
-                        cursor.observe(e.seq);
-                    }
-                    last_id = Some(e.map_or_else(|| "0-0".to_owned(), |e| e.id));
-                }
-                Err(_) => {
-                    tokio::time::sleep(backoff.next()).await;
-                    continue;
-                }
-            }
-        }
         backoff.reset();
         if was_up {
             inner.metrics.redis_reconnects.fetch_add(1, Relaxed);
@@ -639,6 +684,7 @@ mod tests {
         let k = Keys::new("roomcast");
         assert_eq!(k.stream, "{roomcast}:events");
         assert_eq!(k.seq, "{roomcast}:seq");
+        assert_eq!(k.outcome("e1"), "{roomcast}:ev:e1");
     }
 
     #[test]

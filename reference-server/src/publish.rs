@@ -170,7 +170,11 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     let timestamp = Timestamp(now_ms());
     let (text, event_id) = envelope_text(&shared.config.namespace, event_type, timestamp, payload);
     // PUB-24: 202 only once fan-out holds the event (with Redis: the append is acked)
-    if let Err(e) = shared.fanout.publish(&room_name, text).await {
+    if let Err(e) = shared
+        .fanout
+        .publish(&room_name, &event_id.to_string(), text)
+        .await
+    {
         debug!(reason = e.0, "publish refused: fan-out unavailable");
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,

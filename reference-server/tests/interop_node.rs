@@ -299,3 +299,30 @@ async fn life_2_node_client_over_polling_gets_the_error_then_the_disconnect() {
     let ev = d.wait(|e| e["ev"] == "disconnect" && e["id"] == "x2").await;
     assert_eq!(ev["reason"], "io server disconnect");
 }
+
+/// LIFE-11: a stock socket.io-client (default reconnection, no code of its own) behind a
+/// load balancer is connected to instance B shortly after instance A shuts down (the
+/// graceful shutdown that SIGTERM runs): A closes the transport without `41`, which
+/// socket.io-client reports as "transport close" and reconnects after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn life_11_node_client_reconnects_to_another_instance_after_shutdown() {
+    let a = TestServer::default().await;
+    let b = TestServer::default().await;
+    let lb = Failover::start(vec![a.addr, b.addr]).await;
+    let mut d = Driver::start().await;
+    let token = client_token("u1", "acme");
+    d.send(json!({"cmd":"connect","id":"c1","url":lb.url(),
+                  "opts":{"auth":{"token":token},"reconnection":true}}))
+        .await;
+    let first = d
+        .wait(|e| (e["ev"] == "connect" || e["ev"] == "connect_error") && e["id"] == "c1")
+        .await;
+    assert_eq!(first["ev"], "connect", "{first}");
+    a.wait_sockets(1, "the client is on A").await;
+    a.shutdown().await;
+    let gone = d.wait(|e| e["ev"] == "disconnect" && e["id"] == "c1").await;
+    assert_ne!(gone["reason"], "io server disconnect", "{gone}");
+    let again = d.wait(|e| e["ev"] == "connect" && e["id"] == "c1").await;
+    assert_ne!(again["socketId"], first["socketId"], "{again}");
+    b.wait_sockets(1, "the client reconnected to B").await;
+}

@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client_token, now, publish_ok, repo_root, token, TestServer};
+use common::{client_token, now, publish_ok, repo_root, token, Failover, TestServer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -369,4 +369,40 @@ async fn wire_16_python_auth_failure_gives_connect_error_data() {
         0,
         "a refused CONNECT never counts as connected"
     );
+}
+
+/// LIFE-11: python-socketio with its default reconnection, behind a load balancer, is
+/// connected to instance B shortly after instance A shuts down (what SIGTERM runs): A
+/// closes the transport without `41` or an Engine.IO close, after which
+/// python-socketio reconnects by itself. Both transports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn life_11_python_client_reconnects_to_another_instance_after_shutdown() {
+    for transports in [json!(["websocket"]), json!(["polling"])] {
+        let a = TestServer::default().await;
+        let b = TestServer::default().await;
+        let lb = Failover::start(vec![a.addr, b.addr]).await;
+        let mut d = Driver::spawn().await;
+        let token = client_token("u1", "acme");
+        d.send(
+            json!({"cmd": "connect", "id": "c1", "url": lb.url(), "nsp": "/",
+                      "opts": {"auth": {"token": token}, "reconnection": true,
+                               "transports": transports}}),
+        )
+        .await;
+        let first = d
+            .expect("connect", |e| {
+                (e["ev"] == "connect" || e["ev"] == "connect_error") && e["id"] == "c1"
+            })
+            .await;
+        assert_eq!(first["ev"], "connect", "{transports}: {first}");
+        a.wait_sockets(1, "the client is on A").await;
+        a.shutdown().await;
+        d.expect("disconnect", |e| is(e, "disconnect", "c1")).await;
+        let again = d.expect("a reconnect", |e| is(e, "connect", "c1")).await;
+        assert_ne!(
+            again["socketId"], first["socketId"],
+            "{transports}: {again}"
+        );
+        b.wait_sockets(1, "the client reconnected to B").await;
+    }
 }

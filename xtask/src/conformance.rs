@@ -6,7 +6,11 @@
 //! command, builds `reference-server` and `conformance` (debug), then runs
 //! `roomcast-conformance --spawn <roomcast-server> --jwt-secret-file fixtures/keys/hs256.secret`
 //! with the reference server's optional features and RS256/ES256 test keys
-//! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code. If the harness binary does not
+//! (see [`harness_args`]), then `ARGS…`, and exits with the harness's exit code.
+//! With `--target URL` among ARGS it checks that running implementation
+//! instead: only the harness is built, and ARGS are passed on unchanged.
+//! `--cluster` adds `--instances 3` and the `redis` feature: the harness provisions a
+//! `redis-server` and the three instances form one cluster. If the harness binary does not
 //! offer `--spawn` yet, it says that the harness is not built yet and fails;
 //! it never reports a pass it did not get.
 
@@ -20,10 +24,14 @@ use crate::cargo_cmd;
 
 /// The optional features of the spec's conformance profiles that the reference
 /// server implements, so `cargo xtask conformance` checks them too (the harness
-/// SKIPs requirements of undeclared features). `redis` and `recovery` come with
-/// the FAN issue.
+/// SKIPs requirements of undeclared features). `redis` is declared by `--cluster`
+/// (see [`CLUSTER_ARGS`]); `recovery` is not implemented.
 pub(crate) const REFERENCE_FEATURES: &str =
     "polling,bearer-header,cookie-auth,query-auth,refresh,rs256,es256";
+
+/// `cargo xtask conformance --cluster`: three instances on a Redis the harness
+/// provisions (it does so for `--instances` > 1 with the `redis` feature), every check.
+pub(crate) const CLUSTER_INSTANCES: &str = "3";
 
 /// The arguments passed to `roomcast-conformance`; kept in one place so the
 /// harness's flags can be followed here in one edit.
@@ -33,6 +41,10 @@ pub(crate) const REFERENCE_FEATURES: &str =
 /// and the RS256/ES256 test keys are declared unless ARGS bring their own
 /// `--features`, `--extra-key` or `--config`.
 pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<OsString> {
+    if targets_given(extra) {
+        // an implementation that is already running: ARGS say everything
+        return extra.iter().map(OsString::from).collect();
+    }
     let keys = root.join("fixtures/keys");
     let mut args: Vec<OsString> = vec![
         "--spawn".into(),
@@ -45,8 +57,17 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
             .iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
+    let cluster = extra.iter().any(|a| a == "--cluster");
     if !given("--features") && !given("--config") {
-        args.extend(["--features".into(), REFERENCE_FEATURES.into()]);
+        let features = if cluster {
+            format!("{REFERENCE_FEATURES},redis")
+        } else {
+            REFERENCE_FEATURES.to_owned()
+        };
+        args.extend(["--features".into(), features.into()]);
+    }
+    if cluster && !given("--instances") {
+        args.extend(["--instances".into(), CLUSTER_INSTANCES.into()]);
     }
     if !given("--extra-key") && !given("--config") {
         for alg in ["RS256", "ES256"] {
@@ -57,8 +78,21 @@ pub(crate) fn harness_args(root: &Path, server: &Path, extra: &[String]) -> Vec<
             args.push(format!("{alg}:{}:{}", private.display(), public.display()).into());
         }
     }
-    args.extend(extra.iter().map(OsString::from));
+    args.extend(
+        extra
+            .iter()
+            .filter(|a| *a != "--cluster")
+            .map(OsString::from),
+    );
     args
+}
+
+/// `--target URL` among ARGS: check an implementation that is already
+/// running, without building or spawning the reference server.
+fn targets_given(extra: &[String]) -> bool {
+    extra
+        .iter()
+        .any(|a| a == "--target" || a.starts_with("--target="))
 }
 
 /// Quotes `s` for `sh -c` unless it is made of safe characters only.
@@ -82,25 +116,36 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 pub(crate) fn run(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
     println!("==> prerequisites of the real-client checks (driver node_modules, python venv)");
     crate::test_cmd::conformance_prerequisites(root)?;
-    println!("==> cargo build -p reference-server -p conformance --bins");
-    let st = cargo_cmd(root)
-        .args([
+    let own_target = targets_given(extra);
+    let build: &[&str] = if own_target {
+        &["build", "-p", "conformance", "--bins"]
+    } else {
+        &[
             "build",
             "-p",
             "reference-server",
             "-p",
             "conformance",
             "--bins",
-        ])
+        ]
+    };
+    println!("==> cargo {}", build.join(" "));
+    let st = cargo_cmd(root)
+        .args(build)
         .status()
         .context("cannot run cargo build")?;
     if !st.success() {
-        bail!("building the reference server and the harness failed ({st})");
+        bail!("building the harness failed ({st})");
     }
     let bin = target_dir(root).join("debug");
     let server = bin.join("roomcast-server");
     let harness = bin.join("roomcast-conformance");
-    for p in [&server, &harness] {
+    let built: &[&PathBuf] = if own_target {
+        &[&harness]
+    } else {
+        &[&server, &harness]
+    };
+    for p in built {
         if !p.is_file() {
             bail!("{} was not built", p.display());
         }
@@ -203,6 +248,44 @@ mod tests {
         assert!(a.contains(&REFERENCE_FEATURES.to_owned()), "{a:?}");
         let a = own(&["--config", "roomcast.toml"]);
         assert_eq!(a[4..], ["--config", "roomcast.toml"], "{a:?}");
+    }
+
+    #[test]
+    fn a_target_runs_the_harness_against_it_with_the_arguments_unchanged() {
+        let extra: Vec<String> = ["--target", "http://127.0.0.1:3000", "--jwt-secret", "s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let args = strings(harness_args(Path::new("/r"), Path::new("/r/srv"), &extra));
+        assert_eq!(args, extra);
+        assert!(targets_given(&["--target=http://x".to_owned()]));
+        assert!(!targets_given(&["--targets".to_owned()]));
+    }
+
+    #[test]
+    fn cluster_declares_redis_and_spawns_three_instances() {
+        let extra = [
+            "--cluster".to_owned(),
+            "--filter".to_owned(),
+            "FAN".to_owned(),
+        ];
+        let a = strings(harness_args(
+            Path::new("/r"),
+            Path::new("/r/roomcast-server"),
+            &extra,
+        ));
+        assert!(a.contains(&format!("{REFERENCE_FEATURES},redis")), "{a:?}");
+        let i = a
+            .iter()
+            .position(|x| x == "--instances")
+            .expect("--instances");
+        assert_eq!(a[i + 1], CLUSTER_INSTANCES);
+        assert!(!a.contains(&"--cluster".to_owned()), "{a:?}");
+        assert_eq!(a[a.len() - 2..], ["--filter", "FAN"]);
+        let plain = strings(harness_args(Path::new("/r"), Path::new("/r/s"), &[]));
+        assert!(!plain
+            .iter()
+            .any(|x| x.contains("redis") || x == "--instances"));
     }
 
     #[test]

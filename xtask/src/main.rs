@@ -38,8 +38,10 @@ commands:
   test                    install prerequisites, then run all tests, spec-check, fmt and clippy
   prereqs                 only step 1 of `test`: find or install redis-server, node/npm, chromium; npm ci
   spec-check [--strict]   cross-reference spec requirement IDs with the tests that name them
-  conformance [ARGS...]   build the reference server and the harness, run the harness against it
-                          (ARGS are passed on to roomcast-conformance)
+  conformance [--cluster] [ARGS...]
+                          build the reference server and the harness, run the harness against it
+                          (ARGS are passed on to roomcast-conformance); --cluster: three
+                          instances on a Redis the harness provisions, feature `redis` declared
   bench [--quick] [--target URL | --spawn CMD] [-- ARGS...]
                           release build, then roomcast-bench side by side: reference server,
                           Node peer, socketioxide peer (if built), bare floor (see BENCHMARKS.md)

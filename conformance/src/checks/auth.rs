@@ -5,7 +5,7 @@ use super::common::{
 };
 use crate::check;
 use crate::client::OpenOptions;
-use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
+use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx, WITNESS_SETTINGS};
 use crate::expect;
 use crate::runner::CheckDef;
 use crate::tokens::{self, now_secs, Alg};
@@ -549,18 +549,22 @@ async fn auth_31(ctx: Ctx) -> CheckResult {
             ),
             ..e
         })?;
-    let inst = ctx
-        .private_instance(&[("JWT_LEEWAY_SECS", "30")])
-        .await
-        .map_err(|e| CheckFailure {
-            message: format!("the default-leeway half passed; {}", e.message),
-            ..e
-        })?;
+    let mut env = vec![("JWT_LEEWAY_SECS", "30")];
+    env.extend(WITNESS_SETTINGS.iter().map(|(k, v, _)| (*k, *v)));
+    let inst = ctx.private_instance(&env).await.map_err(|e| CheckFailure {
+        message: format!("the default-leeway half passed; {}", e.message),
+        ..e
+    })?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
         let (_, _, mut c) = claims(&pctx);
         c.insert("exp".into(), json!(now_secs() - 5));
-        accept_claims(&pctx, &c).await?;
+        if let Err(e) = accept_claims(&pctx, &c).await {
+            // refused as with leeway 0: unapplied setting (ERROR) or broken leeway (FAIL)
+            return Err(ctx
+                .unless_unapplied(&inst.base, ("JWT_LEEWAY_SECS", "30"), e)
+                .await);
+        }
         c.insert("exp".into(), json!(now_secs() - 60));
         reject_claims(&pctx, &c, "token_expired").await?;
         c.insert("exp".into(), json!(now_secs() + 600));
@@ -643,24 +647,49 @@ async fn auth_34(ctx: Ctx) -> CheckResult {
 }
 
 async fn auth_35(ctx: Ctx) -> CheckResult {
-    let inst = ctx
-        .private_instance(&[("ROOMCAST_CONNECT_TIMEOUT_MS", "500")])
-        .await?;
+    let mut env = vec![("ROOMCAST_CONNECT_TIMEOUT_MS", "500")];
+    env.extend(WITNESS_SETTINGS.iter().map(|(k, v, _)| (*k, *v)));
+    let inst = ctx.private_instance(&env).await?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
-        let mut cl = pctx.open().await?;
-        let (seen, _) = cl
-            .wait_closed(Duration::from_millis(3000))
-            .await
-            .map_err(|e| {
-                CheckFailure::fail("the connection stayed open past connectTimeout")
-                    .expected("closed within ~500 ms (ROOMCAST_CONNECT_TIMEOUT_MS=500)")
-                    .actual(e)
+        // one connection that never sends CONNECT, one whose CONNECT is refused:
+        // neither has a namespace, both are closed once connectTimeout passes
+        let mut idle = pctx.open().await?;
+        let (mut refused, reply) = pctx
+            .try_connect(
+                Some(json!({ "token": "not-a-jwt" })),
+                &OpenOptions::default(),
+            )
+            .await?;
+        expect::connect_error(&reply, "invalid_token")?;
+        // 500 ms, plus slack for a loaded machine; the default (45 s) is far beyond
+        let bound = Duration::from_millis(1500);
+        let deadline = tokio::time::Instant::now() + bound;
+        for (c, what) in [
+            (&mut idle, "that never sent CONNECT"),
+            (&mut refused, "whose CONNECT was refused"),
+        ] {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            c.wait_closed(left).await.map_err(|e| {
+                CheckFailure::fail(format!(
+                    "a connection {what} stayed open past connectTimeout"
+                ))
+                .expected(format!(
+                    "closed within {} ms of opening (ROOMCAST_CONNECT_TIMEOUT_MS=500)",
+                    bound.as_millis()
+                ))
+                .actual(e)
             })?;
-        let _ = seen;
+        }
         Ok(())
     }
     .await;
+    let r = match r {
+        Err(e) => Err(ctx
+            .unless_unapplied(&inst.base, ("ROOMCAST_CONNECT_TIMEOUT_MS", "500"), e)
+            .await),
+        ok => ok,
+    };
     inst.stop().await;
     r
 }

@@ -163,14 +163,18 @@ pub async fn publish_marker(ctx: &Ctx, room: &str) -> Result<String, CheckFailur
         .to_string())
 }
 
+/// The `eventId` of an event's envelope (its first argument), or "".
+pub fn event_id_of(args: &[Value]) -> &str {
+    args.first()
+        .and_then(|e| e.get("eventId"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
 /// The next event on `c` must be the marker with `event_id` (nothing published before it may arrive).
 pub async fn expect_marker(c: &mut WsClient, event_id: &str, what: &str) -> CheckResult {
     let (name, args) = c.next_event("the marker event").await?;
-    let got_id = args
-        .first()
-        .and_then(|e| e.get("eventId"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let got_id = event_id_of(&args);
     if name != MARKER || got_id != event_id {
         return Err(
             CheckFailure::fail(format!("{what}: an event arrived that must not"))

@@ -4,7 +4,7 @@
 //! instances sharing it (so outages can be staged); without it, FAN-1..4 use
 //! the first two `--target`s, which must share one Redis.
 
-use super::common::{expect_marker, publish_marker, recv_envelope, subscribe, MARKER};
+use super::common::{event_id_of, expect_marker, publish_marker, recv_envelope, subscribe, MARKER};
 use crate::check;
 use crate::client::WsClient;
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -143,11 +143,7 @@ async fn expect_only_markers(cl: &Cluster, outs: &mut [(WsClient, String)]) -> C
     for (i, (c, room)) in outs.iter_mut().enumerate() {
         for _ in 0..cl.len() {
             let (name, args) = c.next_event("a marker").await?;
-            let id = args
-                .first()
-                .and_then(|e| e.get("eventId"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let id = event_id_of(&args);
             ensure(
                 name == MARKER && ids.iter().any(|m| m == id),
                 format!(
@@ -160,6 +156,14 @@ async fn expect_only_markers(cl: &Cluster, outs: &mut [(WsClient, String)]) -> C
         }
     }
     Ok(())
+}
+
+/// Names the receiving instance and the publishing one in a failure.
+fn on_instance(i: usize, via: usize) -> impl FnOnce(CheckFailure) -> CheckFailure {
+    move |e| CheckFailure {
+        message: format!("socket on instance {i}, published via {via}: {}", e.message),
+        ..e
+    }
 }
 
 /// Runs `f` on a fresh cluster and stops it afterwards.
@@ -185,13 +189,7 @@ async fn fan_1(ctx: Ctx) -> CheckResult {
             for (i, s) in socks.iter_mut().enumerate() {
                 let e = recv_envelope(s, "test:clustered")
                     .await
-                    .map_err(|e| CheckFailure {
-                        message: format!(
-                            "socket on instance {i}, published via {via}: {}",
-                            e.message
-                        ),
-                        ..e
-                    })?;
+                    .map_err(on_instance(i, via))?;
                 ensure_json(
                     &format!("eventId on instance {i}, published via {via}"),
                     b.get("eventId").unwrap_or(&Value::Null),
@@ -333,13 +331,7 @@ async fn fan_3(ctx: Ctx) -> CheckResult {
             for (i, s) in socks.iter_mut().enumerate() {
                 recv_envelope(s, "test:timed")
                     .await
-                    .map_err(|e| CheckFailure {
-                        message: format!(
-                            "socket on instance {i}, published via {via}: {}",
-                            e.message
-                        ),
-                        ..e
-                    })?;
+                    .map_err(on_instance(i, via))?;
                 if i != via {
                     worst = worst.max(t0.elapsed());
                 }

@@ -19,7 +19,7 @@ use crate::check;
 use crate::client::{ClientError, Incoming, WsClient};
 use crate::ctx::{CheckFailure, CheckResult, Ctx};
 use crate::history::{self, Bounds, Change, Publish, Receive, SocketLog};
-use crate::redis::RedisServer;
+use crate::redis::{RedisMode, RedisServer};
 use crate::runner::CheckDef;
 use crate::spawn::{Instance, SpawnSpec};
 use crate::transcript::Transcript;
@@ -44,7 +44,7 @@ pub const CHECKS: &[CheckDef] = &[
 /// How long after the recovery delivery must have resumed (the spec's resume bound).
 pub const RESUME_MS: u64 = 5000;
 /// Pause between two publishes of one instance's publisher.
-const PUBLISH_EVERY: Duration = Duration::from_millis(40);
+const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 /// Pause between two readiness probes of one instance.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// The event type of the traffic.
@@ -67,12 +67,17 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::RedisRestart => "redis SIGKILL + restart with AOF",
-            Scenario::ClientKill => "CLIENT KILL TYPE pubsub, then normal",
+            Scenario::ClientKill => "CLIENT KILL one subscriber, then TYPE pubsub, then normal",
             Scenario::RedisPause => "redis SIGSTOP beyond the bound, SIGCONT",
             Scenario::InstanceKill => "one instance SIGKILLed",
             Scenario::RollingRestart => "rolling restart (SIGTERM, start again)",
             Scenario::RedisLateStart => "redis down while the instances start",
         }
+    }
+
+    /// Whether the harness must own Redis (kill, pause, restart it, or kill its clients).
+    fn controls_redis(self) -> bool {
+        !matches!(self, Scenario::InstanceKill | Scenario::RollingRestart)
     }
 
     /// Whether readiness must be 503 during the fault window.
@@ -126,7 +131,8 @@ struct Stage {
     quiet: Ctx,
     t0: Instant,
     spec: SpawnSpec,
-    redis: RedisServer,
+    /// The Redis the harness owns (None with `--redis URL`).
+    redis: Option<RedisServer>,
     slots: Vec<Slot>,
     bases: Arc<RwLock<Vec<String>>>,
     orgs: [String; 2],
@@ -166,21 +172,34 @@ impl Stage {
                 "needs a cluster: run with --spawn CMD --instances 2 or more (got {n})"
             )));
         }
-        let mut redis = RedisServer::stopped(&ctx.cfg.redis_server, sc == Scenario::RedisRestart)
-            .map_err(|e| CheckFailure::fail(format!("cannot provision Redis: {e}")))?;
         let t0 = Instant::now();
-        if sc != Scenario::RedisLateStart {
-            redis
-                .up()
-                .await
-                .map_err(|e| CheckFailure::fail(format!("cannot provision Redis: {e}")))?;
-        }
+        let (redis, url) = match &ctx.cfg.redis {
+            RedisMode::Docker(reason) => return Err(CheckFailure::skip(reason.clone())),
+            RedisMode::Url(u) if sc.controls_redis() => {
+                return Err(CheckFailure::skip(format!(
+                    "this scenario kills, pauses or restarts Redis (or kills its clients): it needs a Redis of its own, not --redis {u}"
+                )))
+            }
+            RedisMode::Url(u) => (None, u.clone()),
+            RedisMode::Process => {
+                let mut r =
+                    RedisServer::stopped(&ctx.cfg.redis_server, sc == Scenario::RedisRestart)
+                        .map_err(|e| fail("provisioning Redis", e))?;
+                if sc != Scenario::RedisLateStart {
+                    r.up()
+                        .await
+                        .map_err(|e| fail("provisioning Redis", e))?;
+                }
+                let u = r.url();
+                (Some(r), u)
+            }
+        };
         let mut spec = spec;
-        spec.redis_url = Some(redis.url());
+        spec.redis_url = Some(url.clone());
         ctx.tr.note(format!(
             "scenario: {}; {n} instances on {}{}",
             sc.name(),
-            redis.url(),
+            url,
             if sc == Scenario::RedisRestart {
                 " (AOF)"
             } else {
@@ -444,13 +463,15 @@ impl Stage {
         for r in self.readers.drain(..) {
             r.abort();
         }
-        let _ = self.redis.signal("CONT");
+        if let Some(r) = self.redis.as_mut() {
+            let _ = r.signal("CONT");
+            r.down().await;
+        }
         let mut stops = Vec::new();
         for s in self.slots.drain(..) {
             stops.extend(s.inst);
         }
         futures_util::future::join_all(stops.into_iter().map(Instance::stop)).await;
-        self.redis.down().await;
     }
 }
 
@@ -581,40 +602,86 @@ async fn inject(
     bound: u64,
     spawned_at: u64,
 ) -> Result<(u64, u64), CheckFailure> {
-    let fail = |what: &str, e: String| CheckFailure::fail(format!("harness: {what}: {e}"));
+    let mut owned = st.redis.take();
+    let r = inject_with(st, sc, bound, spawned_at, owned.as_mut()).await;
+    st.redis = owned;
+    r
+}
+
+async fn inject_with(
+    st: &mut Stage,
+    sc: Scenario,
+    bound: u64,
+    spawned_at: u64,
+    redis: Option<&mut RedisServer>,
+) -> Result<(u64, u64), CheckFailure> {
+    let mut unused;
+    let redis = match redis {
+        Some(r) => r,
+        None if sc.controls_redis() => {
+            return Err(CheckFailure::skip("this scenario needs a Redis of its own"))
+        }
+        // the scenarios that do not touch Redis get a handle they never use
+        None => {
+            unused = RedisServer::stopped(&st.ctx.cfg.redis_server, false)
+                .map_err(|e| fail("redis", e))?;
+            &mut unused
+        }
+    };
     match sc {
         Scenario::RedisRestart => {
             let start = st.ms();
             st.note("SIGKILL redis");
-            st.redis.down().await;
+            redis.down().await;
             tokio::time::sleep(Duration::from_millis(bound + 1500)).await;
             st.note("restart redis on the same port (AOF)");
-            st.redis.up().await.map_err(|e| fail("redis restart", e))?;
+            redis.up().await.map_err(|e| fail("redis restart", e))?;
             Ok((start, st.ms()))
         }
         Scenario::ClientKill => {
+            // one instance's subscriber alone (the others keep publishing), then
+            // every subscriber connection, then every normal connection
             let start = st.ms();
-            let r = st
-                .redis
-                .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
-                .await
-                .map_err(|e| fail("CLIENT KILL TYPE pubsub", e))?;
-            st.note(format!("CLIENT KILL TYPE pubsub: {r}"));
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let r = st
-                .redis
-                .command(&["CLIENT", "KILL", "TYPE", "normal"])
-                .await
-                .map_err(|e| fail("CLIENT KILL TYPE normal", e))?;
-            st.note(format!("CLIENT KILL TYPE normal: {r}"));
+            // four times, a different subscriber each time where there are several
+            for round in 0..4usize {
+                let list = redis
+                    .command(&["CLIENT", "LIST", "TYPE", "pubsub"])
+                    .await
+                    .map_err(|e| fail("CLIENT LIST TYPE pubsub", e))?;
+                let ids: Vec<String> = list
+                    .lines()
+                    .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("id=")))
+                    .map(str::to_string)
+                    .collect();
+                let Some(id) = ids.get(round % ids.len().max(1)) else {
+                    st.note("no pubsub client (the implementation does not use pub/sub)");
+                    break;
+                };
+                let r = redis
+                    .command(&["CLIENT", "KILL", "ID", id])
+                    .await
+                    .map_err(|e| fail("CLIENT KILL ID", e))?;
+                st.note(format!(
+                    "CLIENT KILL ID {id} (one subscriber connection): {r}"
+                ));
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            for kind in ["pubsub", "normal"] {
+                let r = redis
+                    .command(&["CLIENT", "KILL", "TYPE", kind])
+                    .await
+                    .map_err(|e| fail(&format!("CLIENT KILL TYPE {kind}"), e))?;
+                st.note(format!("CLIENT KILL TYPE {kind}: {r}"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
             Ok((start, st.ms()))
         }
         Scenario::RedisPause => {
             let start = st.ms();
             st.note("SIGSTOP redis");
-            st.redis.signal("STOP").map_err(|e| fail("SIGSTOP", e))?;
+            redis.signal("STOP").map_err(|e| fail("SIGSTOP", e))?;
             tokio::time::sleep(Duration::from_millis(bound + 2500)).await;
-            st.redis.signal("CONT").map_err(|e| fail("SIGCONT", e))?;
+            redis.signal("CONT").map_err(|e| fail("SIGCONT", e))?;
             st.note("SIGCONT redis");
             Ok((start, st.ms()))
         }
@@ -664,10 +731,18 @@ async fn inject(
         Scenario::RedisLateStart => {
             tokio::time::sleep(Duration::from_millis(bound + 1500)).await;
             st.note("start redis");
-            st.redis.up().await.map_err(|e| fail("redis start", e))?;
+            redis.up().await.map_err(|e| fail("redis start", e))?;
             Ok((spawned_at, st.ms()))
         }
     }
+}
+
+/// A step of the harness itself failed (not the implementation's fault): ERROR.
+fn fail(what: &str, e: String) -> CheckFailure {
+    CheckFailure::error(
+        format!("the harness could not stage the fault ({what}: {e})"),
+        "check that redis-server runs here (--redis-server PROGRAM) and rerun",
+    )
 }
 
 /// Applies the fault invariants to what was recorded.
@@ -679,7 +754,7 @@ fn judge(st: &mut Stage, sc: Scenario, bounds: &Bounds, start: u64, recovered: u
             if let Some(status) = inst.exited() {
                 problems.push(format!(
                     "instance {i} exited ({status}); last output: {}",
-                    inst.log.tail(5).replace('\n', " | ")
+                    inst.log.tail(14).replace('\n', " | ")
                 ));
             }
         }

@@ -241,8 +241,9 @@ async fn ops_7(ctx: Ctx) -> CheckResult {
 }
 
 async fn ops_8(ctx: Ctx) -> CheckResult {
+    // the names themselves are the requirement: no --env-name mapping here
     let inst = ctx
-        .private_instance(&[
+        .private_instance_spec_names(&[
             ("ROOMCAST_PING_INTERVAL_MS", "4321"),
             ("ROOMCAST_PING_TIMEOUT_MS", "3210"),
             ("ROOMCAST_MAX_PAYLOAD", "54321"),

@@ -188,6 +188,20 @@ async fn fast_ping(ctx: &Ctx) -> Result<(Ctx, Option<crate::spawn::Instance>), C
             ("ROOMCAST_PING_TIMEOUT_MS", "400"),
         ])
         .await?;
+    // a setting the instance did not apply is an ERROR, not a slow heartbeat
+    let applied = ctx
+        .verify_open_settings(
+            &inst.base,
+            &[
+                ("ROOMCAST_PING_INTERVAL_MS", "300", "pingInterval"),
+                ("ROOMCAST_PING_TIMEOUT_MS", "400", "pingTimeout"),
+            ],
+        )
+        .await;
+    if let Err(e) = applied {
+        inst.stop().await;
+        return Err(e);
+    }
     Ok((ctx.with_target(&inst.base), Some(inst)))
 }
 
@@ -215,17 +229,32 @@ async fn wire_4(ctx: Ctx) -> CheckResult {
             }
             let _ = &mut pings;
         }
-        pings = pctx
+        let at: Vec<u64> = pctx
             .tr
             .entries()
             .iter()
-            .filter(|e| e.chan == c.chan() && e.text == "2")
-            .count();
+            .filter(|e| {
+                e.chan == c.chan() && e.dir == crate::transcript::Dir::Recv && e.text == "2"
+            })
+            .map(|e| e.ms)
+            .collect();
+        pings = at.len();
         ensure(
             pings >= 3,
             "the server does not ping every pingInterval",
             format!("≥ 3 pings in {} ms", window.as_millis()),
             pings,
+        )?;
+        // both bounds: the typical gap between pings is the interval, not 1.5x
+        // (or 0.5x) of it; the median keeps one late timer from deciding
+        let mut gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_unstable();
+        let median = gaps[gaps.len() / 2];
+        ensure(
+            median * 4 >= interval * 3 && median * 4 <= interval * 5,
+            "the server pings at another interval than its pingInterval",
+            format!("a median gap between pings of {interval} ms ± 25 % (pingInterval {interval})"),
+            format!("{median} ms (gaps {gaps:?})"),
         )?;
         let ack = c.emit_ack("system:ping", vec![]).await?;
         ensure(

@@ -568,3 +568,42 @@ pub async fn polling_get(addr: SocketAddr, sid: &str) -> HttpResp {
     )
     .await
 }
+
+/// A TCP front for several instances, as a load balancer is: each new connection goes
+/// to the first backend that accepts it (an instance that got SIGTERM stops accepting,
+/// so reconnects land on the next one). Stopped on drop.
+pub struct Failover {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Failover {
+    pub async fn start(backends: Vec<SocketAddr>) -> Failover {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let backends = backends.clone();
+                tokio::spawn(async move {
+                    for b in backends {
+                        if let Ok(mut out) = TcpStream::connect(b).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Failover { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Failover {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -265,20 +265,24 @@ async fn life_10_sigterm_stops_accepting_connections() {
 }
 
 #[tokio::test]
-async fn life_11_sigterm_disconnects_sockets_cleanly() {
+async fn life_11_sigterm_closes_the_transport_without_41_so_clients_reconnect() {
     let (mut p, addr) = spawn_binary();
     let mut s = connect(addr, &client_token("u1", "acme")).await;
+    let (sid, _) = polling_open(addr).await;
+    let pending = tokio::spawn(async move { polling_get(addr, &sid).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
     sigterm(&p);
     let (seen, closed) = s.ws.closed_within(Duration::from_secs(5)).await;
     assert!(
-        seen.iter().any(|f| f == "41"),
-        "a Socket.IO DISCONNECT: {seen:?}"
+        !seen.iter().any(|f| f.starts_with("41") || f == "1"),
+        "no Socket.IO DISCONNECT and no Engine.IO close on shutdown: {seen:?}"
     );
     let frame = closed.expect("closed").expect("a close frame, not a reset");
-    assert!(
-        matches!(frame.code, CloseCode::Normal | CloseCode::Away),
-        "{frame:?}"
-    );
+    assert_eq!(frame.code, CloseCode::Away, "{frame:?}");
+    // the pending poll: the session ends with 400 Session ID unknown, not a `1`
+    let r = pending.await.unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["code"], 1, "{}", r.body);
     wait_exit(&mut p, Duration::from_secs(10));
 }
 

@@ -213,7 +213,7 @@ fn ops_9_invalid_configuration_fails_at_start() {
         bin()
             .args(["--bind", "127.0.0.1:0"])
             .env("JWT_SECRET", "s")
-            .env("REDIS_URL", "redis://127.0.0.1:1"),
+            .env("REDIS_URL", "http://127.0.0.1:1"),
         "REDIS_URL",
     );
 }
