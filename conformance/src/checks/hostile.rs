@@ -33,19 +33,22 @@ pub const RUN_ALONE: &[&str] = &["LIM-13", "LIM-15", "LIM-17"];
 /// The deadline LIM-14 allows at most (the check's own budget is 20 s).
 const BODY_DEADLINE_MAX: Duration = Duration::from_secs(15);
 
+/// The path and query of a polling session's URL (for raw TCP requests).
+fn session_path(s: &PollSession) -> String {
+    let url = s.url();
+    url.split_once("://")
+        .and_then(|(_, r)| r.split_once('/'))
+        .map(|(_, p)| format!("/{p}"))
+        .unwrap_or_default()
+}
+
 /// Where a trickled body goes: a polling POST of a fresh session (feature `polling`)
 /// or `/v1/publish` with a publisher token.
 async fn body_target(
     ctx: &Ctx,
 ) -> Result<(String, Vec<(&'static str, String)>, usize), CheckFailure> {
     if ctx.has_feature("polling") {
-        let s = PollSession::handshake(ctx, &[]).await?;
-        let url = s.url();
-        let path = url
-            .split_once("://")
-            .and_then(|(_, r)| r.split_once('/'))
-            .map(|(_, p)| format!("/{p}"))
-            .unwrap_or_default();
+        let path = session_path(&PollSession::handshake(ctx, &[]).await?);
         return Ok((
             path,
             vec![("Content-Type", "text/plain;charset=UTF-8".into())],
@@ -184,12 +187,7 @@ async fn trickle_twenty(ctx: &Ctx, pid: u32) -> Result<(u64, u64, usize), CheckF
 
 async fn lim_16(ctx: Ctx) -> CheckResult {
     let s = PollSession::handshake(&ctx, &[]).await?;
-    let url = s.url();
-    let path = url
-        .split_once("://")
-        .and_then(|(_, r)| r.split_once('/'))
-        .map(|(_, p)| format!("/{p}"))
-        .unwrap_or_default();
+    let path = session_path(&s);
     let addr = host_port(ctx.target());
     // the first POST stays open: 100 bytes declared, one sent every 100 ms
     let first = tokio::spawn(async move {
