@@ -82,7 +82,7 @@ fn lim_10_mutated_seeds_never_panic() {
     let cases = std::env::var("ROOMCAST_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000);
+        .unwrap_or(20_000);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,

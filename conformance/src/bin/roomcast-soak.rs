@@ -295,27 +295,9 @@ async fn soak(
             while attacking.load(Ordering::Relaxed) {
                 let mut runs = Vec::new();
                 for _ in 0..20 {
-                    let tr = Transcript::new();
-                    let url = format!("{base}{PATH}?EIO=4&transport=polling");
-                    let Ok(r) = conformance::http::request(
-                        &tr,
-                        "GET",
-                        &url,
-                        &[],
-                        None,
-                        Duration::from_secs(5),
-                    )
-                    .await
-                    else {
+                    let Some(path) = polling_session(&base).await else {
                         continue;
                     };
-                    let Some(sid) = serde_json::from_str::<Value>(r.text().get(1..).unwrap_or(""))
-                        .ok()
-                        .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_owned))
-                    else {
-                        continue;
-                    };
-                    let path = format!("{PATH}?EIO=4&transport=polling&sid={sid}");
                     let addr = addr.clone();
                     runs.push(tokio::spawn(async move {
                         attack::trickle_post(
@@ -481,6 +463,19 @@ async fn soak(
     })
 }
 
+/// A polling handshake at `base`: the path and query of the new session, or `None`
+/// when it was refused.
+async fn polling_session(base: &str) -> Option<String> {
+    let tr = Transcript::new();
+    let url = format!("{base}{PATH}?EIO=4&transport=polling");
+    let r = conformance::http::request(&tr, "GET", &url, &[], None, Duration::from_secs(5))
+        .await
+        .ok()?;
+    let open: Value = serde_json::from_str(r.text().get(1..).unwrap_or("")).ok()?;
+    let sid = open.get("sid")?.as_str()?;
+    Some(format!("{PATH}?EIO=4&transport=polling&sid={sid}"))
+}
+
 /// MiB from KiB.
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -496,18 +491,10 @@ async fn repro(spec: &SpawnSpec, secret: &[u8]) -> anyhow::Result<std::process::
     let before = attack::rss_kib(pid).unwrap_or(0);
     let mut runs = Vec::new();
     for _ in 0..20 {
-        let tr = Transcript::new();
-        let url = format!("{}{PATH}?EIO=4&transport=polling", inst.base);
-        let r =
-            conformance::http::request(&tr, "GET", &url, &[], None, Duration::from_secs(5)).await?;
-        let sid = serde_json::from_str::<Value>(r.text().get(1..).unwrap_or(""))?["sid"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let (addr, path) = (
-            addr.clone(),
-            format!("{PATH}?EIO=4&transport=polling&sid={sid}"),
-        );
+        let path = polling_session(&inst.base)
+            .await
+            .context("the polling handshake was refused")?;
+        let addr = addr.clone();
         runs.push(tokio::spawn(async move {
             attack::trickle_post(
                 &addr,
@@ -562,14 +549,8 @@ async fn repro(spec: &SpawnSpec, secret: &[u8]) -> anyhow::Result<std::process::
     let mut paths = Vec::new();
     let tr = Transcript::new();
     for _ in 0..2000 {
-        let url = format!("{}{PATH}?EIO=4&transport=polling", inst.base);
-        let r =
-            conformance::http::request(&tr, "GET", &url, &[], None, Duration::from_secs(5)).await?;
-        if let Some(sid) = serde_json::from_str::<Value>(r.text().get(1..).unwrap_or(""))
-            .ok()
-            .and_then(|v| v["sid"].as_str().map(str::to_owned))
-        {
-            paths.push(format!("{PATH}?EIO=4&transport=polling&sid={sid}"));
+        if let Some(path) = polling_session(&inst.base).await {
+            paths.push(path);
         }
     }
     let t = Instant::now();

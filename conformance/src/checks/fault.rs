@@ -231,6 +231,16 @@ impl Stage {
                     i.stop().await;
                 }
             }
+            // Redis that stopped answering is the harness's setup, not the
+            // implementation's failure to start
+            if let Some(r) = redis.as_ref().filter(|_| sc != Scenario::RedisLateStart) {
+                if let Err(down) = r.command(&["PING"]).await {
+                    return Err(fail(
+                        "the provisioned Redis stopped answering while the instances started",
+                        format!("{down}; instance: {e}"),
+                    ));
+                }
+            }
             return Err(CheckFailure::fail(format!(
                 "a cluster instance did not start: {e}"
             )));

@@ -1,20 +1,27 @@
 //! Checks of hostile clients (issue 11), in the LIM and AUTH groups by ID: slow and
 //! trickled bodies, overlapping POSTs, handshake floods, CONNECT retries, and
-//! cross-site cookie requests. The memory checks read the resident memory of a private
+//! cross-site cookie requests, `exp` horizons, scope splitting and abandoned polling
+//! handshakes. The memory checks read the resident memory of a private
 //! spawned instance from `/proc`; against a URL they SKIP.
 
+use super::common::{accept_claims, claims, reject_claims};
 use crate::attack::{self, host_port};
 use crate::check;
 use crate::client::OpenOptions;
 use crate::ctx::{ensure, CheckFailure, CheckResult, Ctx};
+use crate::expect;
+use crate::http::HttpResponse;
 use crate::polling::PollSession;
 use crate::runner::CheckDef;
-use serde_json::{json, Value};
+use crate::tokens::{now_secs, publisher_claims};
+use serde_json::{json, Map, Value};
 use std::time::Duration;
 
 /// The AUTH checks of this file (registered after the AUTH group's table).
 pub const AUTH_CHECKS: &[CheckDef] = &[
     check!(id: "AUTH-36", Must, feature: "cookie-auth", "Cookie-authenticated requests from a foreign Origin are refused", auth_36),
+    check!(id: "AUTH-38", Should, "An exp beyond a horizon fails with invalid_claims", auth_38),
+    check!(id: "AUTH-39", Must, "scope is split on spaces only", auth_39),
 ];
 
 /// The LIM checks of this file (registered after the LIM group's table).
@@ -23,6 +30,7 @@ pub const LIM_CHECKS: &[CheckDef] = &[
     check!(id: "LIM-15", Must, "The memory of a body is bounded by the bytes received", lim_15),
     check!(id: "LIM-16", Must, feature: "polling", "One polling POST at a time per session", lim_16),
     check!(id: "LIM-17", Must, "Sessions without a connected namespace are bounded", lim_17),
+    check!(id: "LIM-18", Should, feature: "polling", "An abandoned polling handshake is closed early", lim_18),
     check!(id: "LIM-19", Should, "Failed CONNECTs per connection are limited", lim_19),
 ];
 
@@ -33,19 +41,22 @@ pub const RUN_ALONE: &[&str] = &["LIM-13", "LIM-15", "LIM-17"];
 /// The deadline LIM-14 allows at most (the check's own budget is 20 s).
 const BODY_DEADLINE_MAX: Duration = Duration::from_secs(15);
 
+/// The path and query of a polling session's URL (for raw TCP requests).
+fn session_path(s: &PollSession) -> String {
+    let url = s.url();
+    url.split_once("://")
+        .and_then(|(_, r)| r.split_once('/'))
+        .map(|(_, p)| format!("/{p}"))
+        .unwrap_or_default()
+}
+
 /// Where a trickled body goes: a polling POST of a fresh session (feature `polling`)
 /// or `/v1/publish` with a publisher token.
 async fn body_target(
     ctx: &Ctx,
 ) -> Result<(String, Vec<(&'static str, String)>, usize), CheckFailure> {
     if ctx.has_feature("polling") {
-        let s = PollSession::handshake(ctx, &[]).await?;
-        let url = s.url();
-        let path = url
-            .split_once("://")
-            .and_then(|(_, r)| r.split_once('/'))
-            .map(|(_, p)| format!("/{p}"))
-            .unwrap_or_default();
+        let path = session_path(&PollSession::handshake(ctx, &[]).await?);
         return Ok((
             path,
             vec![("Content-Type", "text/plain;charset=UTF-8".into())],
@@ -184,12 +195,7 @@ async fn trickle_twenty(ctx: &Ctx, pid: u32) -> Result<(u64, u64, usize), CheckF
 
 async fn lim_16(ctx: Ctx) -> CheckResult {
     let s = PollSession::handshake(&ctx, &[]).await?;
-    let url = s.url();
-    let path = url
-        .split_once("://")
-        .and_then(|(_, r)| r.split_once('/'))
-        .map(|(_, p)| format!("/{p}"))
-        .unwrap_or_default();
+    let path = session_path(&s);
     let addr = host_port(ctx.target());
     // the first POST stays open: 100 bytes declared, one sent every 100 ms
     let first = tokio::spawn(async move {
@@ -404,4 +410,128 @@ async fn cross_site(ctx: &Ctx) -> CheckResult {
         }
     }
     Ok(())
+}
+
+/// An `exp` far beyond any sane horizon: 100 years from now.
+const FAR_EXP_SECS: i64 = 100 * 365 * 86_400;
+
+/// AUTH-38's `exp` values beyond the horizon: now + 100 years, and `1e308`.
+fn far_exps() -> [Value; 2] {
+    [json!(now_secs() + FAR_EXP_SECS), json!(1e308)]
+}
+
+/// Publishes to a fresh room with a publisher token carrying these claims.
+async fn publish_with(ctx: &Ctx, cl: &Map<String, Value>) -> Result<HttpResponse, CheckFailure> {
+    let t = ctx.minter.sign(cl)?;
+    let room = format!("org:{}", ctx.uniq("org"));
+    ctx.publish(
+        &t,
+        &json!({"room": room, "type": "test:claims", "payload": {"k": 1}}),
+    )
+    .await
+}
+
+/// Expects `202` (the positive controls of AUTH-38 and AUTH-39).
+fn ensure_accepted(what: &str, r: &HttpResponse) -> CheckResult {
+    ensure(
+        r.status == 202,
+        format!("{what} was not accepted (control)"),
+        "202",
+        format!("{} {}", r.status, r.text()),
+    )
+}
+
+/// Prefixes a failure's message with the case that produced it.
+fn case(what: String) -> impl FnOnce(CheckFailure) -> CheckFailure {
+    move |e| CheckFailure {
+        message: format!("{what}: {}", e.message),
+        ..e
+    }
+}
+
+async fn auth_38(ctx: Ctx) -> CheckResult {
+    // controls: a token valid for one hour connects and publishes
+    let (_, _, mut c) = claims(&ctx);
+    c.insert("exp".into(), json!(now_secs() + 3600));
+    accept_claims(&ctx, &c)
+        .await
+        .map_err(case("client exp now + 1 h".into()))?;
+    let mut cl = publisher_claims(None);
+    cl.insert("exp".into(), json!(now_secs() + 3600));
+    ensure_accepted(
+        "a publish token with exp now + 1 h",
+        &publish_with(&ctx, &cl).await?,
+    )?;
+    for exp in far_exps() {
+        let (_, _, mut c) = claims(&ctx);
+        c.insert("exp".into(), exp.clone());
+        reject_claims(&ctx, &c, "invalid_claims")
+            .await
+            .map_err(case(format!("client exp {exp}")))?;
+        cl.insert("exp".into(), exp.clone());
+        let r = publish_with(&ctx, &cl).await?;
+        expect::http_error(&r, 401, "AUTH_FAILED").map_err(case(format!("publisher exp {exp}")))?;
+    }
+    Ok(())
+}
+
+async fn auth_39(ctx: Ctx) -> CheckResult {
+    // control: space-separated scopes with realtime:publish among them are accepted
+    let mut cl = publisher_claims(None);
+    cl.insert("scope".into(), json!("a realtime:publish"));
+    ensure_accepted(
+        "scope \"a realtime:publish\"",
+        &publish_with(&ctx, &cl).await?,
+    )?;
+    for scope in ["realtime:publish\n", "a\trealtime:publish"] {
+        cl.insert("scope".into(), json!(scope));
+        let r = publish_with(&ctx, &cl).await?;
+        expect::http_error(&r, 403, "FORBIDDEN").map_err(case(format!("scope {scope:?}")))?;
+    }
+    Ok(())
+}
+
+/// How long after a polling handshake without a follow-up request LIM-18 expects the
+/// session to be gone (the spec's reference is 10 s).
+const FIRST_POLL_BOUND: Duration = Duration::from_secs(12);
+
+/// How long LIM-18's probe GET may take: a live session holds it as a long-poll.
+const FIRST_POLL_PROBE: Duration = Duration::from_secs(3);
+
+async fn lim_18(ctx: Ctx) -> CheckResult {
+    let s = PollSession::handshake(&ctx, &[]).await?;
+    let ms = |k: &str| s.open.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let heartbeat = Duration::from_millis(ms("pingInterval") + ms("pingTimeout"));
+    if heartbeat <= FIRST_POLL_BOUND + FIRST_POLL_PROBE {
+        return Err(CheckFailure::skip(format!(
+            "pingInterval + pingTimeout is {} ms: the heartbeat alone closes the session within LIM-18's bound",
+            heartbeat.as_millis()
+        )));
+    }
+    ctx.tr.note(format!(
+        "no request after the handshake; probing the sid after {} s",
+        FIRST_POLL_BOUND.as_secs()
+    ));
+    tokio::time::sleep(FIRST_POLL_BOUND).await;
+    let r = crate::http::request(&ctx.tr, "GET", &s.url(), &[], None, FIRST_POLL_PROBE).await;
+    let expected = format!(
+        "400 {{\"code\":1,...}} (unknown session) {} s after the handshake",
+        FIRST_POLL_BOUND.as_secs()
+    );
+    match r {
+        Err(_) => Err(
+            CheckFailure::fail("an abandoned polling handshake is still open")
+                .expected(expected)
+                .actual("the GET was held as a long-poll of a live session"),
+        ),
+        Ok(r) => {
+            let code = r.json().and_then(|b| b.get("code").cloned());
+            ensure(
+                r.status == 400 && code == Some(json!(1)),
+                "an abandoned polling handshake is still open",
+                expected,
+                format!("{} {}", r.status, r.text()),
+            )
+        }
+    }
 }
