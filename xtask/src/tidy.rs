@@ -203,6 +203,39 @@ const IO_CRATES: [&str; 8] = [
     "socket2",
 ];
 /// Source patterns that read the clock or open sockets.
+/// `file:line: pattern` for every non-comment line of the `.rs` files under `dir`
+/// that contains one of `patterns`; with `skip_tests`, a file's trailing
+/// `#[cfg(test)] mod tests` is not read.
+fn lines_containing(
+    root: &std::path::Path,
+    dir: &str,
+    patterns: &[&str],
+    skip_tests: bool,
+) -> Vec<String> {
+    let mut offenders = Vec::new();
+    for f in rust_files(root, &[dir]).unwrap() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = if skip_tests {
+            text.split("#[cfg(test)]\nmod tests").next().unwrap_or("")
+        } else {
+            &text
+        };
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if let Some(p) = patterns.iter().find(|p| line.contains(*p)) {
+                offenders.push(format!(
+                    "{}:{}: {p}",
+                    f.strip_prefix(root).unwrap_or(&f).display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    offenders
+}
+
 const IO_PATTERNS: [&str; 7] = [
     "SystemTime::now",
     "Instant::now",
@@ -229,22 +262,7 @@ fn architecture_invariant_protocol_does_no_io_and_has_no_clock() {
         "protocol depends on I/O crates {bad:?}; it is sans-io"
     );
 
-    let mut offenders = Vec::new();
-    for f in rust_files(&root, &["protocol/src"]).unwrap() {
-        let text = std::fs::read_to_string(&f).unwrap();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            if let Some(p) = IO_PATTERNS.iter().find(|p| line.contains(*p)) {
-                offenders.push(format!(
-                    "{}:{}: {p}",
-                    f.strip_prefix(&root).unwrap_or(&f).display(),
-                    i + 1
-                ));
-            }
-        }
-    }
+    let offenders = lines_containing(&root, "protocol/src", &IO_PATTERNS, false);
     assert!(
         offenders.is_empty(),
         "protocol/src reads the clock or opens sockets (time and bytes are passed in):\n  {}",
@@ -504,23 +522,7 @@ const LITERAL_ENGINE_FRAMES: [&str; 9] = [
 #[test]
 fn reference_server_writes_engine_io_frames_through_protocol() {
     let root = project_root();
-    let mut offenders = Vec::new();
-    for f in rust_files(&root, &["reference-server/src"]).unwrap() {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
-        for (i, line) in code.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            if let Some(p) = LITERAL_ENGINE_FRAMES.iter().find(|p| line.contains(*p)) {
-                offenders.push(format!(
-                    "{}:{}: {p}",
-                    f.strip_prefix(&root).unwrap_or(&f).display(),
-                    i + 1
-                ));
-            }
-        }
-    }
+    let offenders = lines_containing(&root, "reference-server/src", &LITERAL_ENGINE_FRAMES, true);
     assert!(
         offenders.is_empty(),
         "literal Engine.IO frames in reference-server/src (use protocol::engineio::Packet):\n  {}",
