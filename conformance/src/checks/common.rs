@@ -157,10 +157,16 @@ pub async fn publish_marker(ctx: &Ctx, room: &str) -> Result<String, CheckFailur
     let b = ctx
         .publish_ok(room, MARKER, json!({ "marker": true }))
         .await?;
-    Ok(b.get("eventId")
+    Ok(accepted_id(&b))
+}
+
+/// The `eventId` of a 202 publish answer, or "".
+pub fn accepted_id(answer: &Value) -> String {
+    answer
+        .get("eventId")
         .and_then(Value::as_str)
         .unwrap_or("")
-        .to_string())
+        .to_string()
 }
 
 /// The `eventId` of an event's envelope (its first argument), or "".

@@ -1,6 +1,6 @@
 //! Checks of the ENV group: event names and the envelope.
 
-use super::common::{expect_marker, publish_marker, recv_envelope, subscribe};
+use super::common::{accepted_id, expect_marker, publish_marker, recv_envelope, subscribe};
 use crate::check;
 use crate::client::WsClient;
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -146,12 +146,7 @@ async fn env_4(ctx: Ctx) -> CheckResult {
         let b = ctx
             .publish_ok(&format!("org:{org}"), "test:same", json!(i))
             .await?;
-        ids.push(
-            b.get("eventId")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-        );
+        ids.push(accepted_id(&b));
         c.expect_event("test:same").await?;
     }
     c.close().await;

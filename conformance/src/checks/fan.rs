@@ -4,7 +4,9 @@
 //! instances sharing it (so outages can be staged); without it, FAN-1..4 use
 //! the first two `--target`s, which must share one Redis.
 
-use super::common::{event_id_of, expect_marker, publish_marker, recv_envelope, subscribe, MARKER};
+use super::common::{
+    accepted_id, event_id_of, expect_marker, publish_marker, recv_envelope, subscribe, MARKER,
+};
 use crate::check;
 use crate::client::WsClient;
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -263,12 +265,7 @@ async fn fan_2(ctx: Ctx) -> CheckResult {
                     let b = c
                         .publish_ok(&room, "test:once", json!({ "via": via, "n": n }))
                         .await?;
-                    ids.push(
-                        b.get("eventId")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    );
+                    ids.push(accepted_id(&b));
                 }
                 Ok::<_, CheckFailure>(ids)
             }
