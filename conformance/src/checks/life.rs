@@ -1,6 +1,6 @@
 //! Checks of the LIFE group: token expiry, refresh, disconnect, shutdown.
 
-use super::common::{expect_marker, publish_marker, subscribe};
+use super::common::{expect_marker, next_marker, publish_marker, subscribe};
 use crate::check;
 use crate::client::{ClientError, WsClient};
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -144,7 +144,7 @@ async fn life_4(ctx: Ctx) -> CheckResult {
     // past the old exp (+1 s for the LIFE-2 grace): still connected, rooms unchanged
     tokio::time::sleep(ms_until(old_exp, 1100)).await;
     let m = publish_marker(&ctx, &format!("org:{org}:site:s1")).await?;
-    expect_marker(&mut c, &m, "the refreshed socket")
+    next_marker(&mut c, &m, "the refreshed socket")
         .await
         .map_err(|e| CheckFailure {
             message: format!("after the old exp: {}", e.message),
