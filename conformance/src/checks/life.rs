@@ -2,7 +2,7 @@
 
 use super::common::{expect_marker, next_marker, publish_marker, subscribe};
 use crate::check;
-use crate::client::{ClientError, WsClient};
+use crate::client::{ClientError, OpenOptions, WsClient};
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
 use crate::expect;
 use crate::runner::CheckDef;
@@ -422,30 +422,65 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
 }
 
 async fn life_12(ctx: Ctx) -> CheckResult {
-    let (mut inst, _pctx, c) = terminated(&ctx).await?;
-    let start = std::time::Instant::now();
-    let status = inst.wait_exit(Duration::from_secs(11)).await;
-    drop(c);
-    let took = start.elapsed();
-    let r = match status {
-        None => Err(CheckFailure::fail(
-            "the process did not exit within 10 s of SIGTERM",
-        )),
-        Some(s) => ensure(
-            took <= Duration::from_secs(10),
-            "exit took longer than 10 s",
-            "≤ 10 s",
-            format!("{} ms", took.as_millis()),
-        )
-        .and_then(|_| {
-            ensure(
-                s == "exit status: 0",
-                "exit status after SIGTERM is not 0",
-                "exit status: 0",
-                &s,
+    let mut inst = ctx.private_instance(&[]).await?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        // clients that do not cooperate in the shutdown: one that stopped
+        // reading (it never answers the close frame), a bare Engine.IO
+        // connection, and a TCP connection with half an HTTP request; next to
+        // one that reads
+        let (reading, _) = pctx.connect(&pctx.uniq("org"), &pctx.uniq("u")).await?;
+        let opts = OpenOptions {
+            recv_buffer: Some(4096),
+            ..OpenOptions::default()
+        };
+        let mut stalled = pctx.open_at(0, &opts).await?;
+        let token = pctx.token(&pctx.uniq("org"), &pctx.uniq("u"))?;
+        let nsp = pctx.nsp().to_string();
+        stalled
+            .connect_ns(&nsp, Some(json!({ "token": token })))
+            .await?
+            .map_err(|e| CheckFailure::fail("the CONNECT was refused").actual(e))?;
+        stalled.expect_event("system:connected").await?;
+        stalled.set_paused(true);
+        let bare = pctx.open().await?;
+        let addr = inst.base.trim_start_matches("http://").to_string();
+        let mut half = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| CheckFailure::fail(format!("connect {addr}: {e}")))?;
+        tokio::io::AsyncWriteExt::write_all(&mut half, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .map_err(|e| CheckFailure::fail(format!("write: {e}")))?;
+        ctx.tr
+            .note("SIGTERM (a reading socket, a stalled one, a bare connection, half a request)");
+        inst.sigterm();
+        let start = std::time::Instant::now();
+        let status = inst.wait_exit(Duration::from_secs(11)).await;
+        let took = start.elapsed();
+        drop((reading, stalled, bare, half));
+        match status {
+            None => Err(
+                CheckFailure::fail("the process did not exit within 10 s of SIGTERM")
+                    .expected("exit within 10 s, whatever the clients do")
+                    .actual("still running after 11 s"),
+            ),
+            Some(s) => ensure(
+                took <= Duration::from_secs(10),
+                "exit took longer than 10 s",
+                "≤ 10 s",
+                format!("{} ms", took.as_millis()),
             )
-        }),
-    };
+            .and_then(|_| {
+                ensure(
+                    s == "exit status: 0",
+                    "exit status after SIGTERM is not 0",
+                    "exit status: 0",
+                    &s,
+                )
+            }),
+        }
+    }
+    .await;
     inst.stop().await;
     r
 }
