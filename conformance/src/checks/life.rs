@@ -378,6 +378,11 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
             b.base
         ));
         let mut d = crate::driver::Driver::start(ctx, "node", &[&script]).await?;
+        // on failure the transcript shows where the balancer sent each connection
+        let explain = |lb: &crate::balancer::Failover, e: CheckFailure| {
+            ctx.tr.note(format!("balancer: {}", lb.log().join("; ")));
+            e
+        };
         let r = async {
             let token = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
             d.send(
@@ -411,11 +416,16 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
             .await?;
             Ok(())
         }
-        .await;
+        .await
+        .map_err(|e| explain(&lb, e));
         d.stop().await;
         r
     }
     .await;
+    if r.is_err() {
+        ctx.tr
+            .note(format!("instance A's last output:\n{}", a.log.tail(15)));
+    }
     a.stop().await;
     b.stop().await;
     r
