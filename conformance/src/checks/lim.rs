@@ -427,7 +427,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 /// LIM-13's publishing: rounds of events of 32 KiB to the organization of
 /// three stalled clients, with an RSS sample of the instance after each.
 const MEM_ROUNDS: usize = 4;
-const MEM_EVENTS_PER_ROUND: usize = 400;
+const MEM_EVENTS_PER_ROUND: usize = 300;
 const MEM_EVENT_KIB: u64 = 32;
 
 async fn lim_13(ctx: Ctx) -> CheckResult {
