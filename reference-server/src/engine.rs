@@ -83,6 +83,15 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
             return;
         }
     }
+    // LIFE-11: a probe that arrives during a shutdown is not answered: the client
+    // abandons the upgrade and its next poll gets 400 (it has not paused polling yet)
+    if shared.shutting_down() {
+        session
+            .upgrade_claimed
+            .store(false, std::sync::atomic::Ordering::Release);
+        let _ = sink.close().await;
+        return;
+    }
     if sink
         .send(Message::Text(
             engineio::Packet::Pong("probe".to_owned())
@@ -95,6 +104,11 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
         return;
     }
     session.transport.send_replace(TransportState::Upgrading);
+    // Once it has the 3probe the client pauses its polling and sends `5` next. A
+    // shutdown in between must let the upgrade finish and then end this WebSocket
+    // with 1001: closed before the `5`, it leaves a stock client with a paused poll
+    // and a dead probe, and it never reconnects (LIFE-11). The server waits for it.
+    let _upgrading = shared.upgrade_started();
     let upgrade = tokio::time::timeout(wait, stream.next()).await;
     match upgrade {
         Ok(Some(Ok(Message::Text(t))))
@@ -107,6 +121,15 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
             let _ = sink.close().await;
             return;
         }
+    }
+    if shared.shutting_down() {
+        let frame = CloseFrame {
+            code: CloseCode::from(CloseReason::ServerShutdown.ws_code()),
+            reason: Utf8Bytes::from_static(""),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        return;
     }
     // The pending GET (if any) has been answered with a noop and released the queue.
     let guard = Arc::clone(&session.rx).lock_owned().await;

@@ -138,6 +138,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             pending: Mutex::new(Pending::default()),
             log_limiter: Mutex::new(LogLimiter::default()),
+            upgrades: Arc::new(AtomicU64::new(0)),
         });
         Ok(Server {
             listener,
@@ -187,7 +188,7 @@ impl Server {
         );
         shared.shutdown.send_replace(true);
         let deadline = tokio::time::Instant::now() + shared.config.shutdown_grace;
-        while shared.session_count() > 0 && tokio::time::Instant::now() < deadline {
+        while shared.busy() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         shared.fanout.stop();

@@ -30,6 +30,17 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     pub(crate) pending: Mutex<Pending>,
     pub(crate) log_limiter: Mutex<LogLimiter>,
+    /// WebSocket upgrades between the 3probe and the `5` (a shutdown waits for them).
+    pub(crate) upgrades: Arc<AtomicU64>,
+}
+
+/// Counts one upgrade in [`Shared::upgrades`] until dropped.
+pub(crate) struct UpgradeGuard(Arc<AtomicU64>);
+
+impl Drop for UpgradeGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// One Engine.IO session without a connected namespace, counted against the caps of
@@ -84,6 +95,17 @@ impl Shared {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<EngineSession>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts an upgrade between the 3probe and the `5` until the guard is dropped.
+    pub(crate) fn upgrade_started(&self) -> UpgradeGuard {
+        self.upgrades.fetch_add(1, Relaxed);
+        UpgradeGuard(Arc::clone(&self.upgrades))
+    }
+
+    /// Sessions plus upgrades in flight: what a graceful shutdown waits for.
+    pub(crate) fn busy(&self) -> bool {
+        self.session_count() > 0 || self.upgrades.load(Relaxed) > 0
     }
 
     pub(crate) fn shutting_down(&self) -> bool {

@@ -349,7 +349,62 @@ async fn life_11(ctx: Ctx) -> CheckResult {
     };
     inst.stop().await;
     r?;
+    if ctx.has_feature("polling") {
+        mid_upgrade(&ctx).await?;
+    }
     reconnects_elsewhere(&ctx).await
+}
+
+/// LIFE-11 in the middle of an upgrade from polling: the probe was answered (a stock
+/// client has paused its polling and sends `5` next) when SIGTERM comes. The
+/// WebSocket must then end with a close frame 1001/1000 (after the `5`), or any later
+/// poll must answer 400: a probe that just drops leaves the client stuck on a paused
+/// poll, and it never reconnects (seen as a 1-in-20 LIFE-11 flake under load).
+async fn mid_upgrade(ctx: &Ctx) -> CheckResult {
+    use crate::client::Incoming;
+    use crate::polling::PollSession;
+    let inst = ctx.private_instance(&[]).await?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        let s = PollSession::handshake(&pctx, &[]).await?;
+        let url = format!(
+            "{}{}?EIO=4&transport=websocket&sid={}",
+            crate::client::ws_base(pctx.target()),
+            pctx.cfg.path,
+            s.sid
+        );
+        let mut ws =
+            WsClient::open_url(&pctx.tr, &url, pctx.nsp(), &OpenOptions::default(), pctx.step())
+                .await?;
+        ws.send_text("2probe").await?;
+        match ws.next_incoming(pctx.step(), "3probe").await? {
+            Incoming::Engine(e) if e == r#"Pong("probe")"# => {}
+            other => {
+                return Err(CheckFailure::fail("the probe was not answered 3probe")
+                    .actual(format!("{other:?}")))
+            }
+        }
+        ctx.tr.note("SIGTERM between the 3probe and the client's 5");
+        inst.sigterm();
+        if let Ok((_, close)) = ws.wait_closed(Duration::from_millis(200)).await {
+            return Err(CheckFailure::fail(
+                "SIGTERM during an upgrade closed the probe WebSocket before the client's 5: a stock client has paused its polling by then and never notices",
+            )
+            .expected("the upgrade finishes (the 5 is read), then a close frame 1001")
+            .actual(format!("closed before the 5: {close}")));
+        }
+        ws.send_text("5").await?;
+        let closed = ws.wait_closed(Duration::from_secs(5)).await;
+        ensure(
+            matches!(&closed, Ok((_, c)) if matches!(c.code, Some(1000 | 1001))),
+            "SIGTERM during an upgrade: the upgraded WebSocket was not closed with a close frame 1001/1000",
+            "a close frame 1001 (or 1000) after the 5",
+            format!("{closed:?}"),
+        )
+    }
+    .await;
+    inst.stop().await;
+    r
 }
 
 /// LIFE-11 with a real socket.io-client (default reconnection, no code of its own)
