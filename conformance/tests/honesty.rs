@@ -252,3 +252,46 @@ fn settings_under_other_names_are_errors_until_mapped() {
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
+
+/// The Node peer's Redis Streams fan-out (`ROOMCAST_PEER_FANOUT=streams`) is the
+/// correct base of the streams-mode faults in FAULTS.md: on a 2-instance cluster
+/// it PASSes FAN-4 (a SHOULD, so `--strict`) and every FAULT scenario, which the
+/// stock pub/sub peer cannot; each of those faults then FAILs one of them
+/// (`faulty_node_variants_fail_on_their_requirement`).
+#[test]
+fn node_streams_fanout_passes_fan_4_and_the_fault_group() {
+    require_node_peer();
+    let run = harness(
+        &[
+            "--spawn",
+            "node fixtures/peers/node/server.js",
+            "--instances",
+            "2",
+            "--features",
+            NODE_FEATURES,
+            "--strict",
+            "--filter",
+            "FAN-4",
+            "--filter",
+            "FAULT",
+            "--format",
+            "json",
+        ],
+        &[("ROOMCAST_PEER_FANOUT", "streams")],
+    );
+    let mut passed: Vec<String> = run
+        .with_verdict("PASS")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    passed.sort();
+    assert_eq!(
+        passed,
+        ["FAN-4", "FAULT-1", "FAULT-2", "FAULT-3", "FAULT-4", "FAULT-5", "FAULT-6"],
+        "the streams fan-out must pass: FAIL {:?} ERROR {:?}\n{}",
+        run.with_verdict("FAIL"),
+        run.with_verdict("ERROR"),
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
