@@ -32,6 +32,7 @@ pub mod rules;
 mod server;
 pub mod session;
 mod shared;
+mod timers;
 
 pub use config::{Args, Config, ConfigError};
 pub use server::{Server, ServerError};
