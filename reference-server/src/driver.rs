@@ -1,7 +1,8 @@
 //! The per-session driver task: feeds client packets and the clock through the sans-io
 //! parts ([`crate::session`], [`crate::timers`], [`crate::rules`], [`crate::auth`]) and
 //! applies their decisions: frames into the session's outbox, joins and leaves in the
-//! hub, and the end of the session. It owns no timer of its own: it sleeps until
+//! hub, and the end of the session. In compliance mode [`crate::compliance`] answers
+//! the packets instead of the Roomcast rules. It owns no timer of its own: it sleeps until
 //! [`ConnectionTimers::poll_timeout`] and hands the time to
 //! [`ConnectionTimers::handle_timeout`].
 
@@ -9,7 +10,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use protocol::engineio;
 use protocol::roomcast::codes::{self, ErrorCode};
 use protocol::roomcast::event_type::EventType;
@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::auth::{self, HandshakeTokens};
+use crate::compliance::ComplianceEcho;
 use crate::engine_session::{random_id, EngineSession, Inbound, SessionKind};
 use crate::envelope::{envelope_text, now_ms};
 use crate::hub::{CloseReason, Frame};
@@ -64,8 +65,8 @@ pub(crate) struct Driver {
     decoder: Decoder,
     sockets: Vec<NspSocket>,
     timers: ConnectionTimers,
-    next_ack: u64,
-    pending_acks: Vec<(String, u64)>,
+    /// Compliance mode's echo handlers, in place of the Roomcast rules.
+    compliance: Option<ComplianceEcho>,
     /// Counts against the caps on sessions without a namespace until one connects.
     pending: Option<PendingSlot>,
     connect_failures: u32,
@@ -93,6 +94,7 @@ impl Driver {
             },
         );
         let gate = NamespaceGate::new(shared.served.clone());
+        let compliance = shared.config.compliance.then(ComplianceEcho::default);
         Driver {
             shared,
             session,
@@ -102,8 +104,7 @@ impl Driver {
             decoder: Decoder::new(),
             sockets: Vec::new(),
             timers,
-            next_ack: 0,
-            pending_acks: Vec::new(),
+            compliance,
             pending: Some(pending),
             connect_failures: 0,
         }
@@ -276,13 +277,10 @@ impl Driver {
 
     fn connect(&mut self, nsp: String, auth: Option<Value>) -> Step {
         let sid = random_id();
-        if self.shared.config.compliance {
-            self.push_packet(&Packet::new(
-                &nsp,
-                PacketData::Connect(Some(json!({ "sid": sid }))),
-            ));
-            let auth = auth.unwrap_or_else(|| json!({}));
-            self.push_packet(&Packet::event(&nsp, "auth", vec![auth], None));
+        if self.compliance.is_some() {
+            for p in ComplianceEcho::on_connect(&nsp, &sid, auth) {
+                self.push_packet(&p);
+            }
             self.mark_connected(&nsp);
             self.sockets.push(NspSocket {
                 nsp,
@@ -368,8 +366,10 @@ impl Driver {
 
     fn deliver(&mut self, p: Packet) -> Step {
         let nsp = p.nsp;
-        if self.shared.config.compliance {
-            self.compliance(&nsp, p.data);
+        if let Some(compliance) = self.compliance.as_mut() {
+            if let Some(reply) = compliance.on_packet(&nsp, p.data) {
+                self.push_packet(&reply);
+            }
             return Step::Continue;
         }
         let PacketData::Event { args, ack } = p.data else {
@@ -421,96 +421,6 @@ impl Driver {
         Step::Continue
     }
 
-    /// Compliance mode (socket.io-protocol test-suite): echo and ack handlers.
-    fn compliance(&mut self, nsp: &str, data: PacketData) {
-        match data {
-            PacketData::Event { args, ack } => self.compliance_event(nsp, args, ack, Vec::new()),
-            PacketData::BinaryEvent {
-                args,
-                ack,
-                attachments,
-            } => self.compliance_event(nsp, args, ack, attachments),
-            PacketData::Ack { args, ack } => self.compliance_ack(nsp, args, ack, Vec::new()),
-            PacketData::BinaryAck {
-                args,
-                ack,
-                attachments,
-            } => self.compliance_ack(nsp, args, ack, attachments),
-            _ => {}
-        }
-    }
-
-    fn emit_raw(&self, nsp: &str, args: Vec<Value>, ack: Option<u64>, attachments: Vec<Bytes>) {
-        let data = if attachments.is_empty() {
-            PacketData::Event { args, ack }
-        } else {
-            PacketData::BinaryEvent {
-                args,
-                ack,
-                attachments,
-            }
-        };
-        self.push_packet(&Packet::new(nsp, data));
-    }
-
-    fn compliance_event(
-        &mut self,
-        nsp: &str,
-        mut args: Vec<Value>,
-        ack: Option<u64>,
-        attachments: Vec<Bytes>,
-    ) {
-        let name = args.first().and_then(Value::as_str).map(str::to_owned);
-        match name.as_deref() {
-            Some("message") => {
-                if let Some(first) = args.first_mut() {
-                    *first = Value::String("message-back".into());
-                }
-                self.emit_raw(nsp, args, None, attachments);
-            }
-            Some("message-with-ack") => {
-                if let Some(id) = ack {
-                    let rest: Vec<Value> = args.into_iter().skip(1).collect();
-                    let data = if attachments.is_empty() {
-                        PacketData::Ack {
-                            args: rest,
-                            ack: id,
-                        }
-                    } else {
-                        PacketData::BinaryAck {
-                            args: rest,
-                            ack: id,
-                            attachments,
-                        }
-                    };
-                    self.push_packet(&Packet::new(nsp, data));
-                }
-            }
-            Some("emit-with-ack") => {
-                let id = self.next_ack;
-                self.next_ack += 1;
-                self.pending_acks.push((nsp.to_owned(), id));
-                self.emit_raw(nsp, args, Some(id), attachments);
-            }
-            _ => {}
-        }
-    }
-
-    fn compliance_ack(&mut self, nsp: &str, args: Vec<Value>, ack: u64, attachments: Vec<Bytes>) {
-        let Some(pos) = self
-            .pending_acks
-            .iter()
-            .position(|(n, id)| n == nsp && *id == ack)
-        else {
-            return;
-        };
-        self.pending_acks.swap_remove(pos);
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(Value::String("emit-with-ack".into()));
-        all.extend(args);
-        self.emit_raw(nsp, all, None, attachments);
-    }
-
     fn release(&self, socket: &NspSocket, reason: CloseReason) {
         if let Some(rules) = &socket.rules {
             for room in rules.all_rooms() {
@@ -536,7 +446,9 @@ impl Driver {
         }
         self.gate.mark_disconnected(nsp);
         self.timers.clear_token_expiry(nsp);
-        self.pending_acks.retain(|(n, _)| n != nsp);
+        if let Some(compliance) = self.compliance.as_mut() {
+            compliance.on_disconnect(nsp);
+        }
     }
 
     /// Ends the session: leaves every room first (nothing is delivered afterwards),
