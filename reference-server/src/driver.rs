@@ -1,5 +1,5 @@
 //! The per-session driver task: feeds client packets and the clock through the sans-io
-//! parts ([`crate::session`], [`crate::timers`], [`crate::rules`], [`crate::auth`]) and
+//! parts ([`crate::namespace_gate`], [`crate::timers`], [`crate::rules`], [`crate::auth`]) and
 //! applies their decisions: frames into the session's outbox, joins and leaves in the
 //! hub, and the end of the session. In compliance mode [`crate::compliance`] answers
 //! the packets instead of the Roomcast rules. It owns no timer of its own: it sleeps until
@@ -25,8 +25,8 @@ use crate::compliance::ComplianceEcho;
 use crate::engine_session::{random_id, EngineSession, Inbound, SessionKind};
 use crate::envelope::{envelope_text, now_ms};
 use crate::hub::{CloseReason, Frame};
+use crate::namespace_gate::{Gate, NamespaceGate};
 use crate::rules::{self, Reply, SocketRules};
-use crate::session::{Gate, NamespaceGate};
 use crate::shared::{PendingSlot, Shared};
 use crate::timers::{token_deadline, ConnectionTimers, TimerEvent, TimerSettings};
 
@@ -151,7 +151,7 @@ impl Driver {
             let step = tokio::select! {
                 biased;
                 r = crate::hub::wait_killed(&mut kill) => break (r, false),
-                _ = crate::hub::wait_true(&mut shutdown) => Step::End(CloseReason::ServerShutdown),
+                _ = crate::shutdown::requested(&mut shutdown) => Step::End(CloseReason::ServerShutdown),
                 m = inbound.recv() => match m {
                     Some(Inbound::Packet(p)) => self.on_engine(*p),
                     Some(Inbound::Closed(r)) => Step::End(r),

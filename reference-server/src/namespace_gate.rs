@@ -1,5 +1,6 @@
-//! The Socket.IO connection state machine, without sockets: which namespaces are
-//! connected and what a decoded packet means in that state. (Its connect timeout is a
+//! The namespace gate of one Socket.IO connection ([`NamespaceGate`]), a state machine
+//! without sockets: which namespaces are connected and what a decoded packet means in
+//! that state ([`Gate`]). (Its connect timeout is a
 //! timer of [`crate::timers`].)
 //!
 //! Rules (Socket.IO v5 server behaviour):
