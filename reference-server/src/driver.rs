@@ -21,9 +21,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::auth::{self, HandshakeTokens};
+use crate::clock::now_ms;
 use crate::compliance::ComplianceEcho;
 use crate::engine_session::{random_id, EngineSession, Inbound, SessionKind};
-use crate::envelope::{envelope_text, now_ms};
+use crate::envelope::envelope_text;
 use crate::hub::{CloseReason, Frame};
 use crate::namespace_gate::{Gate, NamespaceGate};
 use crate::rules::{self, Reply, SocketRules};

@@ -646,11 +646,8 @@ fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: &Entry) {
             );
         }
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     if let Some(ms) = e.id_ms() {
-        let lag = now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+        let lag = crate::clock::now_ms().saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
         m.redis_read_lag_ms.store(lag.max(0), Relaxed);
     }
     let behind = inner.appended_seq.load(Relaxed).saturating_sub(e.seq);

@@ -15,6 +15,7 @@
 
 pub mod auth;
 mod body;
+mod clock;
 mod compliance;
 pub mod config;
 mod driver;
