@@ -567,14 +567,8 @@ async fn link_task(inner: Arc<Inner>) {
 /// Reads the stream in order from the last id and serves the local sockets.
 async fn read_task(inner: Arc<Inner>) {
     let mut backoff = Backoff::new();
-    // Start at this instance's start time, not at the newest entry when Redis first
-    // answers: sockets may connect while Redis is still down, and the events other
-    // instances accept meanwhile are theirs too (FAULT-6). (Stream ids are Redis
-    // server time: instance and Redis clocks are assumed in step, as NTP keeps them.)
-    let start_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let mut last_id: Option<String> = Some(format!("{start_ms}-0"));
+    // Set when Redis first answers: this instance's start time on Redis's clock.
+    let mut last_id: Option<String> = None;
     let mut cursor = SeqCursor::default();
     let mut was_up = false;
     loop {
@@ -585,6 +579,16 @@ async fn read_task(inner: Arc<Inner>) {
                 continue;
             }
         };
+        if last_id.is_none() {
+            match redis::cmd("TIME").query_async(&mut conn).await {
+                Ok(now) => last_id = Some(start_id(now, inner.started.elapsed())),
+                Err(e) => {
+                    warn!(event = "redis_down", error = %e, "Redis TIME failed; retrying");
+                    tokio::time::sleep(backoff.next()).await;
+                    continue;
+                }
+            }
+        }
         backoff.reset();
         if was_up {
             inner.metrics.redis_reconnects.fetch_add(1, Relaxed);
@@ -598,7 +602,8 @@ async fn read_task(inner: Arc<Inner>) {
         inner.reader_up.store(true, Relaxed);
         inner.refresh_up();
         loop {
-            let from = last_id.clone().unwrap_or_else(|| "0-0".to_owned());
+            // (Always set above; `$`, the newest entry, would be the fallback.)
+            let from = last_id.clone().unwrap_or_else(|| "$".to_owned());
             let r: redis::RedisResult<Value> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(READ_BATCH)
@@ -625,6 +630,19 @@ async fn read_task(inner: Arc<Inner>) {
         inner.refresh_up();
         tokio::time::sleep(backoff.next()).await;
     }
+}
+
+/// The stream id from which a reader starts: the instance's start time on Redis's clock,
+/// from `TIME` (`redis_now`: seconds and microseconds) less the time since the instance
+/// started. Not the newest entry when Redis first answers: sockets may connect while
+/// Redis is still down, and the events other instances accept meanwhile are theirs too
+/// (FAULT-6). Stream ids are Redis's clock, so the instance's own wall clock, which may
+/// disagree with it, plays no part.
+fn start_id(redis_now: (u64, u64), since_start: Duration) -> String {
+    let (secs, micros) = redis_now;
+    let now_ms = secs.saturating_mul(1000).saturating_add(micros / 1000);
+    let since_ms = u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX);
+    format!("{}-0", now_ms.saturating_sub(since_ms))
 }
 
 /// Serves one entry: an event to the local members of its room, a probe to readiness.
@@ -731,6 +749,14 @@ mod tests {
         assert_eq!(c.observe(15), SeqStep::Gap(3));
         assert_eq!(c.observe(1), SeqStep::Reset);
         assert_eq!(c.observe(2), SeqStep::Next);
+    }
+
+    #[test]
+    fn fault_6_the_reader_starts_at_the_instance_start_on_redis_clock() {
+        // Redis says 1 700 000 000.250 s; the instance started 4.5 s ago.
+        let id = start_id((1_700_000_000, 250_000), Duration::from_millis(4500));
+        assert_eq!(id, "1699999995750-0");
+        assert_eq!(start_id((1, 0), Duration::from_secs(60)), "0-0");
     }
 
     #[test]
