@@ -193,6 +193,14 @@ mod tests {
         Instant::now()
     }
 
+    /// Timers whose connection has connected a namespace, and the instant it opened.
+    fn connected(settings: TimerSettings) -> (Instant, ConnectionTimers) {
+        let t0 = t0();
+        let mut t = ConnectionTimers::new(t0, settings);
+        t.on_connected();
+        (t0, t)
+    }
+
     #[test]
     fn wire_4_a_ping_is_due_one_interval_after_the_open() {
         let t0 = t0();
@@ -207,9 +215,7 @@ mod tests {
 
     #[test]
     fn wire_4_a_pong_schedules_the_next_ping_one_interval_later() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, settings());
-        t.on_connected();
+        let (t0, mut t) = connected(settings());
         assert_eq!(fire(&mut t, t0 + 300 * MS), [TimerEvent::SendPing]);
         t.on_pong(t0 + 350 * MS);
         assert_eq!(t.poll_timeout(), Some(t0 + 650 * MS));
@@ -234,9 +240,7 @@ mod tests {
 
     #[test]
     fn wire_5_no_pong_within_the_timeout_closes() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, settings());
-        t.on_connected();
+        let (t0, mut t) = connected(settings());
         assert_eq!(fire(&mut t, t0 + 300 * MS), [TimerEvent::SendPing]);
         assert_eq!(fire(&mut t, t0 + 499 * MS), []);
         assert_eq!(fire(&mut t, t0 + 500 * MS), [TimerEvent::PingTimeout]);
@@ -246,9 +250,7 @@ mod tests {
 
     #[test]
     fn wire_5_a_pong_cancels_the_ping_timeout() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, settings());
-        t.on_connected();
+        let (t0, mut t) = connected(settings());
         assert_eq!(fire(&mut t, t0 + 300 * MS), [TimerEvent::SendPing]);
         t.on_pong(t0 + 490 * MS);
         assert_eq!(fire(&mut t, t0 + 500 * MS), []);
@@ -258,15 +260,12 @@ mod tests {
 
     #[test]
     fn wire_5_the_timeout_counts_from_when_the_ping_was_due() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, settings());
-        t.on_connected();
+        let (t0, mut t) = connected(settings());
         // The driver woke 150 ms late: the pong is still owed 200 ms after the ping was
         // due, not after the late wake-up.
         assert_eq!(fire(&mut t, t0 + 450 * MS), [TimerEvent::SendPing]);
         assert_eq!(t.poll_timeout(), Some(t0 + 500 * MS));
-        let mut late = ConnectionTimers::new(t0, settings());
-        late.on_connected();
+        let (t0, mut late) = connected(settings());
         assert_eq!(fire(&mut late, t0 + 300 * MS), [TimerEvent::SendPing]);
         assert_eq!(fire(&mut late, t0 + 900 * MS), [TimerEvent::PingTimeout]);
     }
@@ -290,9 +289,7 @@ mod tests {
 
     #[test]
     fn auth_35_a_connect_cancels_the_connect_timeout() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, settings());
-        t.on_connected();
+        let (t0, mut t) = connected(settings());
         assert_eq!(fire(&mut t, t0 + 300 * MS), [TimerEvent::SendPing]);
         t.on_pong(t0 + 300 * MS);
         assert_eq!(fire(&mut t, t0 + 1000 * MS), [TimerEvent::SendPing]);
@@ -325,9 +322,7 @@ mod tests {
 
     #[test]
     fn life_1_the_token_expires_at_its_deadline() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, quiet());
-        t.on_connected();
+        let (t0, mut t) = connected(quiet());
         t.set_token_expiry("/", t0 + 250 * MS);
         assert_eq!(t.poll_timeout(), Some(t0 + 250 * MS));
         assert_eq!(fire(&mut t, t0 + 249 * MS), []);
@@ -355,9 +350,7 @@ mod tests {
 
     #[test]
     fn life_2_every_expired_namespace_is_named_in_one_event() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, quiet());
-        t.on_connected();
+        let (t0, mut t) = connected(quiet());
         t.set_token_expiry("/", t0 + 100 * MS);
         t.set_token_expiry("/admin", t0 + 120 * MS);
         t.set_token_expiry("/late", t0 + 5000 * MS);
@@ -370,9 +363,7 @@ mod tests {
 
     #[test]
     fn life_4_a_refresh_extends_the_token_expiry() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, quiet());
-        t.on_connected();
+        let (t0, mut t) = connected(quiet());
         t.set_token_expiry("/", t0 + 250 * MS);
         t.set_token_expiry("/", t0 + 2000 * MS);
         assert_eq!(fire(&mut t, t0 + 1999 * MS), []);
@@ -384,9 +375,7 @@ mod tests {
 
     #[test]
     fn life_8_a_namespace_that_left_does_not_expire() {
-        let t0 = t0();
-        let mut t = ConnectionTimers::new(t0, quiet());
-        t.on_connected();
+        let (t0, mut t) = connected(quiet());
         t.set_token_expiry("/", t0 + 100 * MS);
         t.clear_token_expiry("/");
         assert_eq!(t.poll_timeout(), Some(t0 + Duration::from_secs(3600)));

@@ -16,7 +16,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, polling_open_at, polling_target, post_text, request, Got, TestServer, Ws, WAIT};
+use common::{
+    assert_open_keys, get, polling_open_at, polling_target, post_text, request, Got, TestServer,
+    Ws, WAIT,
+};
 use reference_server::Config;
 use serde_json::Value;
 
@@ -42,22 +45,7 @@ fn assert_open_packet(text: &str, upgrades: &[&str]) {
         .strip_prefix('0')
         .unwrap_or_else(|| panic!("open packet starts with 0: {text:?}"));
     let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("open JSON ({e}): {json}"));
-    let obj = v
-        .as_object()
-        .unwrap_or_else(|| panic!("open is an object: {v}"));
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "maxPayload",
-            "pingInterval",
-            "pingTimeout",
-            "sid",
-            "upgrades"
-        ],
-        "open packet keys: {v}"
-    );
+    assert_open_keys(&v);
     assert!(v["sid"].is_string(), "sid is a string: {v}");
     assert_eq!(v["upgrades"], serde_json::json!(upgrades), "upgrades: {v}");
     assert_eq!(v["pingInterval"], PING_INTERVAL, "pingInterval: {v}");

@@ -556,6 +556,26 @@ pub async fn publish_ok(addr: SocketAddr, room: &str, ty: &str, payload: Value) 
     r.json()
 }
 
+/// Asserts an open packet's JSON is an object with exactly the five keys of WIRE-2.
+pub fn assert_open_keys(open: &Value) {
+    let mut keys: Vec<&str> = open
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "maxPayload",
+            "pingInterval",
+            "pingTimeout",
+            "sid",
+            "upgrades"
+        ],
+        "open packet keys: {open}"
+    );
+}
+
 /// Polling helpers: handshake → sid.
 pub async fn polling_open(addr: SocketAddr) -> (String, Value) {
     polling_open_at(addr, "/socket.io/").await
