@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use protocol::engineio;
 use protocol::roomcast::codes::{self, ErrorCode};
@@ -16,7 +16,6 @@ use protocol::roomcast::event_type::EventType;
 use protocol::roomcast::timestamp::Timestamp;
 use protocol::socketio::{Decoder, Packet, PacketData};
 use serde_json::{json, Value};
-use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 

@@ -9,7 +9,6 @@
 //! timer (a pong, a CONNECT, a refresh, a namespace leaving) are methods too. Its tests
 //! run on instants they construct: nothing here sleeps or reads a clock.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// How long each timer of a connection runs.
@@ -51,9 +50,18 @@ pub struct ConnectionTimers {
     connect_deadline: Option<Instant>,
     first_poll_deadline: Option<Instant>,
     /// `(namespace, exp + leeway as an instant)` of each connected socket with a token.
-    token_expiries: Vec<(String, Instant)>,
-    events: VecDeque<TimerEvent>,
+    token_expiries: Vec<(Box<str>, Instant)>,
+    /// The events fired and not yet polled: one bit per unit event (`FIRED_*`), and
+    /// the namespaces whose tokens expired. (No queue: an idle connection keeps no
+    /// allocation for its timers.)
+    fired: u8,
+    expired: Vec<String>,
 }
+
+const FIRED_FIRST_POLL: u8 = 1;
+const FIRED_CONNECT_TIMEOUT: u8 = 2;
+const FIRED_PING_TIMEOUT: u8 = 4;
+const FIRED_SEND_PING: u8 = 8;
 
 impl ConnectionTimers {
     /// The timers of a connection opened at `opened`.
@@ -66,7 +74,8 @@ impl ConnectionTimers {
             connect_deadline: settings.connect_timeout.map(|t| opened + t),
             first_poll_deadline: settings.first_poll_timeout.map(|t| opened + t),
             token_expiries: Vec::new(),
-            events: VecDeque::new(),
+            fired: 0,
+            expired: Vec::new(),
         }
     }
 
@@ -83,41 +92,55 @@ impl ConnectionTimers {
         timers.into_iter().chain(expiries).flatten().min()
     }
 
-    /// Runs every timer due at `now`, queueing its [`TimerEvent`] (in the order of the
-    /// variants). A timer that ran out is disarmed, so [`Self::poll_timeout`] moves on.
+    /// Runs every timer due at `now`, firing its [`TimerEvent`] for
+    /// [`Self::poll_event`]. A timer that ran out is disarmed, so [`Self::poll_timeout`] moves on.
     pub fn handle_timeout(&mut self, now: Instant) {
         let due = |t: Option<Instant>| t.is_some_and(|t| now >= t);
         if due(self.first_poll_deadline) {
             self.first_poll_deadline = None;
-            self.events.push_back(TimerEvent::FirstPollDeadline);
+            self.fired |= FIRED_FIRST_POLL;
         }
         if due(self.connect_deadline) {
             self.connect_deadline = None;
-            self.events.push_back(TimerEvent::ConnectTimeout);
+            self.fired |= FIRED_CONNECT_TIMEOUT;
         }
         if due(self.pong_deadline) {
             self.pong_deadline = None;
-            self.events.push_back(TimerEvent::PingTimeout);
+            self.fired |= FIRED_PING_TIMEOUT;
         }
         if let Some(scheduled) = self.next_ping.filter(|t| now >= *t) {
             self.next_ping = None;
             // Counted from when the ping was due, so timer lateness does not add up.
             self.pong_deadline = Some(scheduled + self.ping_timeout);
-            self.events.push_back(TimerEvent::SendPing);
+            self.fired |= FIRED_SEND_PING;
         }
-        let (expired, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.token_expiries)
-            .into_iter()
-            .partition(|(_, at)| now >= *at);
-        self.token_expiries = live;
-        if !expired.is_empty() {
-            let nsps = expired.into_iter().map(|(nsp, _)| nsp).collect();
-            self.events.push_back(TimerEvent::TokenExpired(nsps));
-        }
+        let expired = &mut self.expired;
+        self.token_expiries.retain(|(nsp, at)| {
+            let due = now >= *at;
+            if due {
+                expired.push(nsp.to_string());
+            }
+            !due
+        });
     }
 
-    /// The next event that [`Self::handle_timeout`] queued.
+    /// The next event that [`Self::handle_timeout`] fired, in the order of the
+    /// [`TimerEvent`] variants; `None` when all are handed out.
     pub fn poll_event(&mut self) -> Option<TimerEvent> {
-        self.events.pop_front()
+        let unit = [
+            (FIRED_FIRST_POLL, TimerEvent::FirstPollDeadline),
+            (FIRED_CONNECT_TIMEOUT, TimerEvent::ConnectTimeout),
+            (FIRED_PING_TIMEOUT, TimerEvent::PingTimeout),
+            (FIRED_SEND_PING, TimerEvent::SendPing),
+        ];
+        for (bit, event) in unit {
+            if self.fired & bit != 0 {
+                self.fired &= !bit;
+                return Some(event);
+            }
+        }
+        (!self.expired.is_empty())
+            .then(|| TimerEvent::TokenExpired(std::mem::take(&mut self.expired)))
     }
 
     /// The client's pong arrived at `now`: the ping timeout stops and the next ping is
@@ -138,15 +161,19 @@ impl ConnectionTimers {
     /// Sets (on CONNECT) or replaces (on a refresh, LIFE-4) the instant at which the
     /// token of `nsp` expires.
     pub fn set_token_expiry(&mut self, nsp: &str, at: Instant) {
-        match self.token_expiries.iter_mut().find(|(n, _)| n == nsp) {
+        match self.token_expiries.iter_mut().find(|(n, _)| **n == *nsp) {
             Some((_, old)) => *old = at,
-            None => self.token_expiries.push((nsp.to_owned(), at)),
+            None => {
+                // Most connections hold one namespace: no room for four.
+                self.token_expiries.reserve_exact(1);
+                self.token_expiries.push((nsp.into(), at));
+            }
         }
     }
 
     /// The socket of `nsp` left: its token no longer expires.
     pub fn clear_token_expiry(&mut self, nsp: &str) {
-        self.token_expiries.retain(|(n, _)| n != nsp);
+        self.token_expiries.retain(|(n, _)| **n != *nsp);
     }
 }
 
@@ -302,6 +329,27 @@ mod tests {
         assert_eq!(fire(&mut t, t0 + 300 * MS), [TimerEvent::SendPing]);
         t.on_pong(t0 + 300 * MS);
         assert_eq!(fire(&mut t, t0 + 599 * MS), []);
+    }
+
+    #[test]
+    fn auth_35_a_late_wake_up_hands_out_every_due_timer_in_order() {
+        let t0 = t0();
+        let all = TimerSettings {
+            first_poll_timeout: Some(100 * MS),
+            ..settings()
+        };
+        let mut t = ConnectionTimers::new(t0, all);
+        t.set_token_expiry("/", t0 + 50 * MS);
+        assert_eq!(
+            fire(&mut t, t0 + 1000 * MS),
+            [
+                TimerEvent::FirstPollDeadline,
+                TimerEvent::ConnectTimeout,
+                TimerEvent::SendPing,
+                TimerEvent::TokenExpired(vec!["/".into()]),
+            ]
+        );
+        assert_eq!(t.poll_event(), None);
     }
 
     #[test]
