@@ -25,7 +25,7 @@
 //! Redis Cluster slot.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -287,6 +287,9 @@ struct Inner {
     probe_seen: AtomicU64,
     /// Highest sequence number this instance's appends were given.
     appended_seq: AtomicU64,
+    /// Redis's clock less this instance's wall clock (ms), from `TIME` at each reader
+    /// connect: the read lag compares stream ids (Redis's clock) with Redis's time.
+    clock_offset_ms: AtomicI64,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -423,6 +426,7 @@ impl RedisFanout {
             started: Instant::now(),
             probe_seen: AtomicU64::new(NEVER),
             appended_seq: AtomicU64::new(0),
+            clock_offset_ms: AtomicI64::new(0),
         });
         info!(
             event = "fanout",
@@ -579,14 +583,21 @@ async fn read_task(inner: Arc<Inner>) {
                 continue;
             }
         };
-        if last_id.is_none() {
-            match redis::cmd("TIME").query_async(&mut conn).await {
-                Ok(now) => last_id = Some(start_id(now, inner.started.elapsed())),
-                Err(e) => {
-                    warn!(event = "redis_down", error = %e, "Redis TIME failed; retrying");
-                    tokio::time::sleep(backoff.next()).await;
-                    continue;
+        match redis::cmd("TIME").query_async(&mut conn).await {
+            Ok(now) => {
+                let redis_ms = time_ms(now);
+                let offset = i64::try_from(redis_ms)
+                    .unwrap_or(i64::MAX)
+                    .saturating_sub(crate::clock::now_ms());
+                inner.clock_offset_ms.store(offset, Relaxed);
+                if last_id.is_none() {
+                    last_id = Some(start_id(redis_ms, inner.started.elapsed()));
                 }
+            }
+            Err(e) => {
+                warn!(event = "redis_down", error = %e, "Redis TIME failed; retrying");
+                tokio::time::sleep(backoff.next()).await;
+                continue;
             }
         }
         backoff.reset();
@@ -632,17 +643,20 @@ async fn read_task(inner: Arc<Inner>) {
     }
 }
 
+/// Redis `TIME` (seconds and microseconds) in milliseconds since the epoch.
+fn time_ms((secs, micros): (u64, u64)) -> u64 {
+    secs.saturating_mul(1000).saturating_add(micros / 1000)
+}
+
 /// The stream id from which a reader starts: the instance's start time on Redis's clock,
-/// from `TIME` (`redis_now`: seconds and microseconds) less the time since the instance
-/// started. Not the newest entry when Redis first answers: sockets may connect while
-/// Redis is still down, and the events other instances accept meanwhile are theirs too
-/// (FAULT-6). Stream ids are Redis's clock, so the instance's own wall clock, which may
-/// disagree with it, plays no part.
-fn start_id(redis_now: (u64, u64), since_start: Duration) -> String {
-    let (secs, micros) = redis_now;
-    let now_ms = secs.saturating_mul(1000).saturating_add(micros / 1000);
+/// `redis_now_ms` (from `TIME`) less the time since the instance started. Not the newest
+/// entry when Redis first answers: sockets may connect while Redis is still down, and the
+/// events other instances accept meanwhile are theirs too (FAULT-6). Stream ids are
+/// Redis's clock, so the instance's own wall clock, which may disagree with it, plays no
+/// part.
+fn start_id(redis_now_ms: u64, since_start: Duration) -> String {
     let since_ms = u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX);
-    format!("{}-0", now_ms.saturating_sub(since_ms))
+    format!("{}-0", redis_now_ms.saturating_sub(since_ms))
 }
 
 /// Serves one entry: an event to the local members of its room, a probe to readiness.
@@ -665,7 +679,9 @@ fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: &Entry) {
         }
     }
     if let Some(ms) = e.id_ms() {
-        let lag = crate::clock::now_ms().saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+        // Both on Redis's clock: the stream id and this instance's time plus the offset.
+        let redis_now = crate::clock::now_ms().saturating_add(inner.clock_offset_ms.load(Relaxed));
+        let lag = redis_now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
         m.redis_read_lag_ms.store(lag.max(0), Relaxed);
     }
     let behind = inner.appended_seq.load(Relaxed).saturating_sub(e.seq);
@@ -754,9 +770,11 @@ mod tests {
     #[test]
     fn fault_6_the_reader_starts_at_the_instance_start_on_redis_clock() {
         // Redis says 1 700 000 000.250 s; the instance started 4.5 s ago.
-        let id = start_id((1_700_000_000, 250_000), Duration::from_millis(4500));
+        let redis_now = time_ms((1_700_000_000, 250_999));
+        assert_eq!(redis_now, 1_700_000_000_250);
+        let id = start_id(redis_now, Duration::from_millis(4500));
         assert_eq!(id, "1699999995750-0");
-        assert_eq!(start_id((1, 0), Duration::from_secs(60)), "0-0");
+        assert_eq!(start_id(time_ms((1, 0)), Duration::from_secs(60)), "0-0");
     }
 
     #[test]
