@@ -652,6 +652,10 @@ async fn auth_35(ctx: Ctx) -> CheckResult {
     let inst = ctx.private_instance(&env).await?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
+        // the lower bound: a connection that sends its CONNECT at half the
+        // timeout is served (connectTimeout is the time a client is given)
+        let mut late = pctx.open().await?;
+        let opened = tokio::time::Instant::now();
         // one connection that never sends CONNECT, one whose CONNECT is refused:
         // neither has a namespace, both are closed once connectTimeout passes
         let mut idle = pctx.open().await?;
@@ -662,9 +666,23 @@ async fn auth_35(ctx: Ctx) -> CheckResult {
             )
             .await?;
         expect::connect_error(&reply, "invalid_token")?;
+        tokio::time::sleep_until(opened + Duration::from_millis(250)).await;
+        let token = pctx.token(&pctx.uniq("org"), &pctx.uniq("u"))?;
+        let nsp = pctx.nsp().to_string();
+        let served = late.connect_ns(&nsp, Some(json!({ "token": token }))).await;
+        if !matches!(served, Ok(Ok(_))) {
+            return Err(CheckFailure::fail(
+                "a connection was closed (or refused) before connectTimeout passed",
+            )
+            .expected(
+                "a CONNECT sent 250 ms after opening is answered (ROOMCAST_CONNECT_TIMEOUT_MS=500)",
+            )
+            .actual(format!("{served:?}")));
+        }
+        late.close().await;
         // 500 ms, plus slack for a loaded machine; the default (45 s) is far beyond
         let bound = Duration::from_millis(1500);
-        let deadline = tokio::time::Instant::now() + bound;
+        let deadline = opened + bound;
         for (c, what) in [
             (&mut idle, "that never sent CONNECT"),
             (&mut refused, "whose CONNECT was refused"),

@@ -1,8 +1,8 @@
 //! Checks of the LIFE group: token expiry, refresh, disconnect, shutdown.
 
-use super::common::{expect_marker, publish_marker, subscribe};
+use super::common::{expect_marker, next_marker, publish_marker, subscribe};
 use crate::check;
-use crate::client::{ClientError, WsClient};
+use crate::client::{ClientError, OpenOptions, WsClient};
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
 use crate::expect;
 use crate::runner::CheckDef;
@@ -144,7 +144,7 @@ async fn life_4(ctx: Ctx) -> CheckResult {
     // past the old exp (+1 s for the LIFE-2 grace): still connected, rooms unchanged
     tokio::time::sleep(ms_until(old_exp, 1100)).await;
     let m = publish_marker(&ctx, &format!("org:{org}:site:s1")).await?;
-    expect_marker(&mut c, &m, "the refreshed socket")
+    next_marker(&mut c, &m, "the refreshed socket")
         .await
         .map_err(|e| CheckFailure {
             message: format!("after the old exp: {}", e.message),
@@ -378,6 +378,11 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
             b.base
         ));
         let mut d = crate::driver::Driver::start(ctx, "node", &[&script]).await?;
+        // on failure the transcript shows where the balancer sent each connection
+        let explain = |lb: &crate::balancer::Failover, e: CheckFailure| {
+            ctx.tr.note(format!("balancer: {}", lb.log().join("; ")));
+            e
+        };
         let r = async {
             let token = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
             d.send(
@@ -411,41 +416,81 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
             .await?;
             Ok(())
         }
-        .await;
+        .await
+        .map_err(|e| explain(&lb, e));
         d.stop().await;
         r
     }
     .await;
+    if r.is_err() {
+        ctx.tr
+            .note(format!("instance A's last output:\n{}", a.log.tail(15)));
+    }
     a.stop().await;
     b.stop().await;
     r
 }
 
 async fn life_12(ctx: Ctx) -> CheckResult {
-    let (mut inst, _pctx, c) = terminated(&ctx).await?;
-    let start = std::time::Instant::now();
-    let status = inst.wait_exit(Duration::from_secs(11)).await;
-    drop(c);
-    let took = start.elapsed();
-    let r = match status {
-        None => Err(CheckFailure::fail(
-            "the process did not exit within 10 s of SIGTERM",
-        )),
-        Some(s) => ensure(
-            took <= Duration::from_secs(10),
-            "exit took longer than 10 s",
-            "≤ 10 s",
-            format!("{} ms", took.as_millis()),
-        )
-        .and_then(|_| {
-            ensure(
-                s == "exit status: 0",
-                "exit status after SIGTERM is not 0",
-                "exit status: 0",
-                &s,
+    let mut inst = ctx.private_instance(&[]).await?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        // clients that do not cooperate in the shutdown: one that stopped
+        // reading (it never answers the close frame), a bare Engine.IO
+        // connection, and a TCP connection with half an HTTP request; next to
+        // one that reads
+        let (reading, _) = pctx.connect(&pctx.uniq("org"), &pctx.uniq("u")).await?;
+        let opts = OpenOptions {
+            recv_buffer: Some(4096),
+            ..OpenOptions::default()
+        };
+        let mut stalled = pctx.open_at(0, &opts).await?;
+        let token = pctx.token(&pctx.uniq("org"), &pctx.uniq("u"))?;
+        let nsp = pctx.nsp().to_string();
+        stalled
+            .connect_ns(&nsp, Some(json!({ "token": token })))
+            .await?
+            .map_err(|e| CheckFailure::fail("the CONNECT was refused").actual(e))?;
+        stalled.expect_event("system:connected").await?;
+        stalled.set_paused(true);
+        let bare = pctx.open().await?;
+        let addr = inst.base.trim_start_matches("http://").to_string();
+        let mut half = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| CheckFailure::fail(format!("connect {addr}: {e}")))?;
+        tokio::io::AsyncWriteExt::write_all(&mut half, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .map_err(|e| CheckFailure::fail(format!("write: {e}")))?;
+        ctx.tr
+            .note("SIGTERM (a reading socket, a stalled one, a bare connection, half a request)");
+        inst.sigterm();
+        let start = std::time::Instant::now();
+        let status = inst.wait_exit(Duration::from_secs(11)).await;
+        let took = start.elapsed();
+        drop((reading, stalled, bare, half));
+        match status {
+            None => Err(
+                CheckFailure::fail("the process did not exit within 10 s of SIGTERM")
+                    .expected("exit within 10 s, whatever the clients do")
+                    .actual("still running after 11 s"),
+            ),
+            Some(s) => ensure(
+                took <= Duration::from_secs(10),
+                "exit took longer than 10 s",
+                "≤ 10 s",
+                format!("{} ms", took.as_millis()),
             )
-        }),
-    };
+            .and_then(|_| {
+                ensure(
+                    s == "exit status: 0",
+                    "exit status after SIGTERM is not 0",
+                    "exit status: 0",
+                    &s,
+                )
+            }),
+        }
+    }
+    .await;
     inst.stop().await;
     r
 }
