@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{harness, reference_server, require_node_peer, NODE_FEATURES, REFERENCE_FLAGS};
+use common::{
+    harness, reference_server, require_node_peer, NODE_FEATURES, NODE_KEYS, REFERENCE_FLAGS,
+};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -42,17 +44,16 @@ fn reference_server_passes() {
 #[test]
 fn node_peer_passes_every_must() {
     require_node_peer();
-    let run = harness(
-        &[
-            "--spawn",
-            "node fixtures/peers/node/server.js",
-            "--features",
-            NODE_FEATURES,
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let mut args = vec![
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--features",
+        NODE_FEATURES,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(NODE_KEYS);
+    let run = harness(&args, &[]);
     let v = run.json();
     let failed_musts: Vec<_> = run
         .with_verdict("FAIL")
@@ -131,6 +132,7 @@ fn faulty_node_variants_fail_on_their_requirement() {
                     "--filter",
                     &filter,
                 ];
+                args.extend_from_slice(NODE_KEYS);
                 if f.cluster {
                     // FAULT checks need a cluster of two (FAN checks start their own)
                     args.extend(["--instances", "2"]);

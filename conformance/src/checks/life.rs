@@ -120,14 +120,18 @@ async fn life_3(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign(&cl)?;
     let a = refresh(&mut c, json!({ "token": t })).await?;
     ensure_json("refresh ack", &json!({"ok": true, "exp": new_exp}), &a)?;
-    for bad in [json!("just-a-string"), json!({}), json!({"token": 5})] {
+    // the CONNECT's presence rule (AUTH-9): no token is missing_token,
+    // a present non-string token is invalid_token
+    for (bad, reason) in [
+        (json!("just-a-string"), "missing_token"),
+        (json!({}), "missing_token"),
+        (json!({"token": ""}), "missing_token"),
+        (json!({"token": 5}), "invalid_token"),
+        (json!({"token": null}), "invalid_token"),
+        (json!({"token": ["x"]}), "invalid_token"),
+    ] {
         let a = refresh(&mut c, bad.clone()).await?;
-        // not an object with a string token: missing_token
-        ensure_json(
-            &format!("refresh with {bad}"),
-            &failed_ack("missing_token"),
-            &a,
-        )?;
+        ensure_json(&format!("refresh with {bad}"), &failed_ack(reason), &a)?;
     }
     c.close().await;
     Ok(())
