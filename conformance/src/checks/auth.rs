@@ -96,10 +96,15 @@ async fn identity_from_token_only(ctx: &Ctx) -> CheckResult {
                 "organizationId": org,
                 "rooms": [format!("org:{org}"), format!("org:{org}:user:{user}")],
             });
+            let mut rooms = p.get("rooms").cloned().unwrap_or(Value::Null);
+            if let Some(a) = rooms.as_array_mut() {
+                // either order (ENV-13)
+                a.sort_by_key(|r| r.as_str().map(str::len).unwrap_or(0));
+            }
             let got = json!({
                 "userId": p.get("userId"),
                 "organizationId": p.get("organizationId"),
-                "rooms": p.get("rooms"),
+                "rooms": rooms,
             });
             ensure_json(
                 &format!("with {what}, the identity is the token's"),
