@@ -254,3 +254,60 @@ fn settings_under_other_names_are_errors_until_mapped() {
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
+
+/// A stock Socket.IO 4.8 server with connection-state recovery on (the Node
+/// peer with `ROOMCAST_PEER_RECOVERY=true`) adds `pid` to the CONNECT reply and
+/// an offset to every event: declared as `recovery`, it conforms (WIRE-10,
+/// ENV-1, FAN-11); undeclared, those extras are FAILs. A wrong extra argument
+/// (an object, fault `extra-event-arg`) FAILs ENV-1 even with recovery declared.
+#[test]
+fn a_stock_server_with_recovery_conforms_once_declared() {
+    require_node_peer();
+    let recovery = [("ROOMCAST_PEER_RECOVERY", "true")];
+    let run_with = |features: &str, env: &[(&str, &str)]| {
+        let args = [
+            "--spawn",
+            "node fixtures/peers/node/server.js",
+            "--features",
+            features,
+            "--format",
+            "json",
+            "--filter",
+            "ENV",
+            "--filter",
+            "WIRE-10",
+            "--filter",
+            "AUTH-1",
+        ];
+        harness(&args, env)
+    };
+    let run = run_with("polling,bearer-header,refresh,recovery", &recovery);
+    assert!(
+        run.with_verdict("FAIL").is_empty() && run.code == Some(0),
+        "recovery declared: {:?}\n{}",
+        run.with_verdict("FAIL"),
+        run.stderr
+    );
+    let run = run_with("polling,bearer-header,refresh", &recovery);
+    let fails: Vec<String> = run
+        .with_verdict("FAIL")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(
+        fails.contains(&"WIRE-10".to_string()) && fails.contains(&"ENV-1".to_string()),
+        "recovery not declared, pid and offsets must FAIL: {fails:?}"
+    );
+    let mut env = recovery.to_vec();
+    env.push(("ROOMCAST_FAULT", "extra-event-arg"));
+    let run = run_with("polling,bearer-header,refresh,recovery", &env);
+    let fails: Vec<String> = run
+        .with_verdict("FAIL")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(
+        fails.contains(&"ENV-1".to_string()),
+        "an object after the envelope is no recovery offset: {fails:?}"
+    );
+}
