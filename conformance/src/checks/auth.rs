@@ -117,6 +117,21 @@ async fn identity_from_token_only(ctx: &Ctx) -> CheckResult {
                 "no role",
                 &p,
             )?;
+            // an auth:refresh naming the other identity beside a valid token changes nothing either
+            if ctx.has_feature("refresh") {
+                let again = ctx.minter.sign(&c)?;
+                let ack = cl
+                    .emit_ack(
+                        "auth:refresh",
+                        vec![json!({ "token": again, "organizationId": other_org, "userId": other_user })],
+                    )
+                    .await?;
+                ensure_json(
+                    "auth:refresh with organizationId and userId beside the token: ok",
+                    &json!(true),
+                    ack.first().and_then(|a| a.get("ok")).unwrap_or(&Value::Null),
+                )?;
+            }
             // the rooms are the token's too: the other organization's events do not arrive
             ctx.publish_ok(&format!("org:{other_org}"), "test:smuggled", json!(1))
                 .await?;
