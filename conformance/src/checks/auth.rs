@@ -807,7 +807,7 @@ async fn auth_40(ctx: Ctx) -> CheckResult {
     let mut tried = 0;
     for (feature, what, opts) in sources {
         if ctx.cfg.spawn.is_none() && ctx.has_feature(feature) {
-            ctx.tr.note(&format!(
+            ctx.tr.note(format!(
                 "{what}: feature {feature} declared on a running target (may be enabled there)"
             ));
             continue;
