@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{
-    harness, reference_server, require_node_peer, NODE_FEATURES, NODE_KEYS, REFERENCE_FLAGS,
-};
+use common::{harness, node_peer_args, reference_server, require_node_peer, REFERENCE_FLAGS};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -44,16 +42,7 @@ fn reference_server_passes() {
 #[test]
 fn node_peer_passes_every_must() {
     require_node_peer();
-    let mut args = vec![
-        "--spawn",
-        "node fixtures/peers/node/server.js",
-        "--features",
-        NODE_FEATURES,
-        "--format",
-        "json",
-    ];
-    args.extend_from_slice(NODE_KEYS);
-    let run = harness(&args, &[]);
+    let run = harness(&node_peer_args(), &[]);
     let v = run.json();
     let failed_musts: Vec<_> = run
         .with_verdict("FAIL")
@@ -120,19 +109,9 @@ fn faulty_node_variants_fail_on_their_requirement() {
                     break;
                 };
                 let filter = filter_for(&f.requirement);
-                let mut args = vec![
-                    "--spawn",
-                    "node fixtures/peers/node/server.js",
-                    "--features",
-                    NODE_FEATURES,
-                    "--format",
-                    "json",
-                    // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
-                    "--strict",
-                    "--filter",
-                    &filter,
-                ];
-                args.extend_from_slice(NODE_KEYS);
+                let mut args = node_peer_args();
+                // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
+                args.extend(["--strict", "--filter", &filter]);
                 if f.cluster {
                     // FAULT checks need a cluster of two (FAN checks start their own)
                     args.extend(["--instances", "2"]);
@@ -166,22 +145,8 @@ fn faulty_node_variants_fail_on_their_requirement() {
 #[test]
 fn a_full_suite_run_catches_a_fault_on_its_requirement() {
     require_node_peer();
-    let run = harness(
-        &[
-            "--spawn",
-            "node fixtures/peers/node/server.js",
-            "--features",
-            NODE_FEATURES,
-            "--format",
-            "json",
-        ],
-        &[("ROOMCAST_FAULT", "cross-org-leak")],
-    );
-    let fails: Vec<String> = run
-        .with_verdict("FAIL")
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
+    let run = harness(&node_peer_args(), &[("ROOMCAST_FAULT", "cross-org-leak")]);
+    let fails = run.failed_ids();
     assert!(
         fails.contains(&"ROOM-19".to_string()),
         "cross-org-leak not caught by ROOM-19: {fails:?}"
@@ -199,14 +164,7 @@ fn a_full_suite_run_catches_a_fault_on_its_requirement() {
 fn settings_under_other_names_are_errors_until_mapped() {
     require_node_peer();
     let checks = ["WIRE-4", "WIRE-5", "AUTH-31", "AUTH-35"];
-    let mut args = vec![
-        "--spawn",
-        "node fixtures/peers/node/server.js",
-        "--features",
-        NODE_FEATURES,
-        "--format",
-        "json",
-    ];
+    let mut args = node_peer_args();
     for id in checks {
         args.extend(["--filter", id]);
     }
@@ -289,11 +247,7 @@ fn a_stock_server_with_recovery_conforms_once_declared() {
         run.stderr
     );
     let run = run_with("polling,bearer-header,refresh", &recovery);
-    let fails: Vec<String> = run
-        .with_verdict("FAIL")
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
+    let fails = run.failed_ids();
     assert!(
         fails.contains(&"WIRE-10".to_string()) && fails.contains(&"ENV-1".to_string()),
         "recovery not declared, pid and offsets must FAIL: {fails:?}"
@@ -301,11 +255,7 @@ fn a_stock_server_with_recovery_conforms_once_declared() {
     let mut env = recovery.to_vec();
     env.push(("ROOMCAST_FAULT", "extra-event-arg"));
     let run = run_with("polling,bearer-header,refresh,recovery", &env);
-    let fails: Vec<String> = run
-        .with_verdict("FAIL")
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
+    let fails = run.failed_ids();
     assert!(
         fails.contains(&"ENV-1".to_string()),
         "an object after the envelope is no recovery offset: {fails:?}"

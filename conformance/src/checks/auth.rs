@@ -81,6 +81,17 @@ async fn auth_1(ctx: Ctx) -> CheckResult {
     identity_from_token_only(&ctx).await
 }
 
+/// Publishes one event of type `ty` into each automatic room of `user` in `org`.
+async fn publish_to_auto_rooms(ctx: &Ctx, org: &str, user: &str, ty: &str) -> CheckResult {
+    for (i, room) in [format!("org:{org}"), format!("org:{org}:user:{user}")]
+        .iter()
+        .enumerate()
+    {
+        ctx.publish_ok(room, ty, json!(i + 1)).await?;
+    }
+    Ok(())
+}
+
 /// AUTH-1: the identity comes from the token only. Every place beside it that
 /// a client controls names another organization and user; the socket must be
 /// the token's (in `system:connected` and in the rooms it receives from).
@@ -133,14 +144,7 @@ async fn identity_from_token_only(ctx: &Ctx) -> CheckResult {
                 )?;
             }
             // the rooms are the token's too: the other organization's events do not arrive
-            ctx.publish_ok(&format!("org:{other_org}"), "test:smuggled", json!(1))
-                .await?;
-            ctx.publish_ok(
-                &format!("org:{other_org}:user:{other_user}"),
-                "test:smuggled",
-                json!(2),
-            )
-            .await?;
+            publish_to_auto_rooms(ctx, &other_org, &other_user, "test:smuggled").await?;
             let m = publish_marker(ctx, &format!("org:{org}:user:{user}")).await?;
             expect_marker(&mut cl, &m, &format!("with {what}")).await
         }
@@ -694,14 +698,7 @@ async fn auth_33(ctx: Ctx) -> CheckResult {
         .try_connect(Some(json!({ "token": t })), &OpenOptions::default())
         .await?;
     expect::connect_error(&reply, "token_expired")?;
-    ctx.publish_ok(&format!("org:{org}"), "test:afterRejected", json!(1))
-        .await?;
-    ctx.publish_ok(
-        &format!("org:{org}:user:{user}"),
-        "test:afterRejected",
-        json!(2),
-    )
-    .await?;
+    publish_to_auto_rooms(&ctx, &org, &user, "test:afterRejected").await?;
     let r = silence(&mut cl, 700, "after a CONNECT_ERROR").await;
     cl.close().await;
     r

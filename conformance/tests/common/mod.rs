@@ -79,6 +79,14 @@ impl Run {
         })
     }
 
+    /// The IDs of the FAILed requirements.
+    pub fn failed_ids(&self) -> Vec<String> {
+        self.with_verdict("FAIL")
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect()
+    }
+
     /// Every result with this verdict: (id, level, message).
     pub fn with_verdict(&self, verdict: &str) -> Vec<(String, String, String)> {
         let v = self.json();
@@ -167,3 +175,17 @@ pub const NODE_KEYS: &[&str] = &[
     "--extra-key",
     "ES256:fixtures/keys/es256-private.pem:fixtures/keys/es256-public.pem",
 ];
+
+/// The harness arguments that spawn the Node peer with its features and keys, JSON output.
+pub fn node_peer_args() -> Vec<&'static str> {
+    let mut args = vec![
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--features",
+        NODE_FEATURES,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(NODE_KEYS);
+    args
+}
