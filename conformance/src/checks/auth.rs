@@ -397,7 +397,9 @@ async fn auth_15(ctx: Ctx) -> CheckResult {
     let h =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"None","typ":"JWT"}"#);
     let body = none.split('.').nth(1).unwrap_or("");
-    reject_token(&ctx, &format!("{h}.{body}."), "invalid_token").await
+    reject_token(&ctx, &format!("{h}.{body}."), "invalid_token").await?;
+    // and on the other token paths (auth:refresh, publish)
+    refused_on_every_path(&ctx, ctx.minter.primary(), &[Forgery::AlgNone]).await
 }
 
 async fn auth_16(ctx: Ctx) -> CheckResult {
@@ -414,6 +416,12 @@ async fn auth_16(ctx: Ctx) -> CheckResult {
         let t = tokens::sign_hmac(alg, &secret, &c)?;
         reject_token(&ctx, &t, "invalid_token").await?;
     }
+    // and on the other token paths (auth:refresh, publish)
+    let others = [
+        Forgery::OtherHmac(jsonwebtoken::Algorithm::HS512, secret.clone()),
+        Forgery::OtherHmac(jsonwebtoken::Algorithm::HS384, secret.clone()),
+    ];
+    refused_on_every_path(&ctx, Alg::Hs256, &others).await?;
     // an asymmetric algorithm that is not configured on the main target
     if !ctx.has_feature("rs256") {
         if let Some((_, _)) = ctx.minter.keys().rs256.clone() {

@@ -43,6 +43,10 @@ pub enum Forgery {
     KidElsewhere,
     /// HS256 with these bytes (the RSA public key PEM) as the HMAC key (AUTH-17).
     Confusion(Vec<u8>),
+    /// Unsigned, `{"alg":"none"}` (AUTH-15).
+    AlgNone,
+    /// An HMAC algorithm that is not configured, keyed with the configured secret (AUTH-16).
+    OtherHmac(Algorithm, Vec<u8>),
 }
 
 impl Forgery {
@@ -71,6 +75,8 @@ impl Forgery {
             Forgery::Confusion(_) => {
                 "an HS256 token whose HMAC key is the RSA public key PEM".to_string()
             }
+            Forgery::AlgNone => "an unsigned token (alg none)".to_string(),
+            Forgery::OtherHmac(a, _) => format!("an {a:?} token signed with the HS256 secret"),
         }
     }
 
@@ -105,6 +111,8 @@ impl Forgery {
             Forgery::Confusion(pem) => {
                 return Ok(tokens::hs256_with_secret(pem, claims)?);
             }
+            Forgery::AlgNone => return Ok(tokens::alg_none(claims)),
+            Forgery::OtherHmac(a, secret) => return Ok(tokens::sign_hmac(*a, secret, claims)?),
         }
         sign_raw(&header, claims, &key, jose)
     }
