@@ -87,9 +87,8 @@ impl Forgery {
         alg: Alg,
         claims: &Map<String, Value>,
     ) -> Result<String, CheckFailure> {
-        let (jose, key, jwk) = foreign(alg)?;
+        let (jose, mut key, jwk) = foreign(alg)?;
         let mut header = json!({ "alg": alg.as_str(), "typ": "JWT" });
-        let mut key = key;
         match self {
             Forgery::Tampered => return Ok(tokens::tamper(&ctx.minter.sign_with(alg, claims)?)),
             Forgery::ForeignKey => {}
@@ -120,7 +119,16 @@ impl Forgery {
 
 /// The foreign key of `alg`: its jsonwebtoken algorithm, signing key, and public JWK.
 fn foreign(alg: Alg) -> Result<(Algorithm, EncodingKey, Value), CheckFailure> {
-    let bad = |e: jsonwebtoken::errors::Error| CheckFailure::fail(format!("foreign key: {e}"));
+    // the harness's own key material: an ERROR, never the server's FAIL
+    let bad = |e: jsonwebtoken::errors::Error| {
+        CheckFailure::error(
+            format_args!(
+                "the harness's foreign {} key does not load: {e}",
+                alg.as_str()
+            ),
+            "rebuild roomcast-conformance from a clean checkout (conformance/keys/)",
+        )
+    };
     let jwk = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     Ok(match alg {
         Alg::Hs256 => (
@@ -153,8 +161,12 @@ fn sign_raw(
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
     );
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg)
-        .map_err(|e| CheckFailure::fail(format!("signing a forged token: {e}")))?;
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).map_err(|e| {
+        CheckFailure::error(
+            format_args!("the harness could not sign a forged token: {e}"),
+            "report this harness bug; the server is not at fault",
+        )
+    })?;
     Ok(format!("{input}.{sig}"))
 }
 
