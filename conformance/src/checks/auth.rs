@@ -422,10 +422,11 @@ async fn auth_16(ctx: Ctx) -> CheckResult {
         Forgery::OtherHmac(jsonwebtoken::Algorithm::HS384, secret.clone()),
     ];
     refused_on_every_path(&ctx, Alg::Hs256, &others).await?;
-    // an asymmetric algorithm that is not configured on the main target
-    if !ctx.has_feature("rs256") {
-        if let Some((_, _)) = ctx.minter.keys().rs256.clone() {
-            let t = ctx.minter.sign_with(Alg::Rs256, &c)?;
+    // an asymmetric algorithm that is not configured on the main target: a
+    // spawned instance has JWT_SECRET only; a running one, what it declares
+    for (alg, feature) in [(Alg::Rs256, "rs256"), (Alg::Es256, "es256")] {
+        if (ctx.cfg.spawn.is_some() || !ctx.has_feature(feature)) && ctx.minter.has(alg) {
+            let t = ctx.minter.sign_with(alg, &c)?;
             reject_token(&ctx, &t, "invalid_token").await?;
         }
     }
