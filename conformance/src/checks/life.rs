@@ -103,6 +103,22 @@ async fn refresh(c: &mut WsClient, token: Value) -> Result<Value, CheckFailure> 
     Ok(a.clone())
 }
 
+/// Expects the failed refresh ack for `reason`: exactly `{ok, error: {code,
+/// message, reason}}`; the message is any non-empty string (LIFE-6: its text
+/// SHOULD be the CONNECT_ERROR's, clients key on `code` and `reason`).
+fn ensure_refused(what: &str, reason: &str, got: &Value) -> CheckResult {
+    let want = failed_ack(reason);
+    let mut got = got.clone();
+    let readable = got
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .is_some_and(|m| !m.is_empty());
+    if readable {
+        got["error"]["message"] = want["error"]["message"].clone();
+    }
+    ensure_json(what, &want, &got)
+}
+
 fn failed_ack(reason: &str) -> Value {
     let msg = if reason == "missing_token" {
         "Authentication token required"
@@ -120,14 +136,18 @@ async fn life_3(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign(&cl)?;
     let a = refresh(&mut c, json!({ "token": t })).await?;
     ensure_json("refresh ack", &json!({"ok": true, "exp": new_exp}), &a)?;
-    for bad in [json!("just-a-string"), json!({}), json!({"token": 5})] {
+    // the CONNECT's presence rule (AUTH-9): no token is missing_token,
+    // a present non-string token is invalid_token
+    for (bad, reason) in [
+        (json!("just-a-string"), "missing_token"),
+        (json!({}), "missing_token"),
+        (json!({"token": ""}), "missing_token"),
+        (json!({"token": 5}), "invalid_token"),
+        (json!({"token": null}), "invalid_token"),
+        (json!({"token": ["x"]}), "invalid_token"),
+    ] {
         let a = refresh(&mut c, bad.clone()).await?;
-        // not an object with a string token: missing_token
-        ensure_json(
-            &format!("refresh with {bad}"),
-            &failed_ack("missing_token"),
-            &a,
-        )?;
+        ensure_refused(&format!("refresh with {bad}"), reason, &a)?;
     }
     c.close().await;
     Ok(())
@@ -164,11 +184,7 @@ async fn life_5(ctx: Ctx) -> CheckResult {
     ] {
         let t = ctx.minter.sign(&client_claims(&o, &u))?;
         let a = refresh(&mut c, json!({ "token": t })).await?;
-        ensure_json(
-            &format!("refresh as {u} of {o}"),
-            &failed_ack("invalid_claims"),
-            &a,
-        )?;
+        ensure_refused(&format!("refresh as {u} of {o}"), "invalid_claims", &a)?;
     }
     c.close().await;
     Ok(())
@@ -179,9 +195,9 @@ async fn life_6(ctx: Ctx) -> CheckResult {
     let mut cl = client_claims(&org, &user);
     cl.insert("exp".into(), json!(now_secs() - 1));
     let a = refresh(&mut c, json!({ "token": ctx.minter.sign(&cl)? })).await?;
-    ensure_json("failed refresh ack", &failed_ack("token_expired"), &a)?;
+    ensure_refused("failed refresh ack", "token_expired", &a)?;
     let a = refresh(&mut c, json!({ "token": "not-a-jwt" })).await?;
-    ensure_json("failed refresh ack", &failed_ack("invalid_token"), &a)?;
+    ensure_refused("failed refresh ack", "invalid_token", &a)?;
     // the socket stays
     let pong = c.emit_ack("system:ping", vec![]).await?;
     ensure(

@@ -375,10 +375,17 @@ async fn check_profile_connect(pctx: &Ctx) -> CheckResult {
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
+    // with connection-state recovery, Socket.IO 4.8 adds the private session id `pid`
+    let with_pid =
+        pctx.has_feature("recovery") && keys == ["pid", "sid"] && reply["pid"].is_string();
     ensure(
-        keys == ["sid"],
+        keys == ["sid"] || with_pid,
         "the CONNECT reply is not exactly {\"sid\"}",
-        "{\"sid\":\"...\"}",
+        if pctx.has_feature("recovery") {
+            "{\"sid\":\"...\"} or, with recovery, {\"sid\":\"...\",\"pid\":\"...\"}"
+        } else {
+            "{\"sid\":\"...\"}"
+        },
         &reply,
     )?;
     ensure(
@@ -742,6 +749,7 @@ async fn upgraded(ctx: &Ctx) -> Result<(PollSession, WsClient, String), CheckFai
         ctx.step(),
     )
     .await?;
+    ws.recovery_offsets = ctx.has_feature("recovery");
     ws.send_text("2probe").await?;
     match ws.next_incoming(ctx.step(), "3probe").await? {
         Incoming::Engine(e) if e == r#"Pong("probe")"# => {}
