@@ -843,7 +843,17 @@ async fn wire_22(ctx: Ctx) -> CheckResult {
         "400",
         format!("{status} {text}"),
     )?;
-    let _ = tokio::time::timeout(ctx.step(), first).await;
+    // the session is closed: the pending GET ends too (a close packet, or 400)
+    let pending = tokio::time::timeout(ctx.step(), first).await;
+    ensure(
+        matches!(pending, Ok(Ok(Ok(_)))),
+        "the pending GET was not ended after the second GET",
+        format!(
+            "the first GET answered within {} ms (the session is closed)",
+            ctx.step().as_millis()
+        ),
+        format!("{pending:?}"),
+    )?;
     // the session is closed: a later request on the sid is refused
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = ctx
