@@ -215,7 +215,7 @@ async fn wire_4(ctx: Ctx) -> CheckResult {
             .get("pingInterval")
             .and_then(Value::as_u64)
             .unwrap_or(300);
-        let window = Duration::from_millis(interval * 5 + 200);
+        let window = Duration::from_millis(interval * 8 + 200);
         let mut pings = 0;
         let deadline = tokio::time::Instant::now() + window;
         while tokio::time::Instant::now() < deadline {
@@ -246,16 +246,18 @@ async fn wire_4(ctx: Ctx) -> CheckResult {
             format!("≥ 3 pings in {} ms", window.as_millis()),
             pings,
         )?;
-        // both bounds: the typical gap between pings is the interval, not 1.5x
-        // (or 0.5x) of it; the median keeps one late timer from deciding
-        let mut gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
-        gaps.sort_unstable();
-        let median = gaps[gaps.len() / 2];
+        // both bounds: the gap between pings is the interval, not 1.5x (or 0.5x) of
+        // it. A loaded machine only delays timers, so the shortest gap is the one
+        // closest to the server's own schedule (the median drifted up under load)
+        let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        let shortest = gaps.iter().copied().min().unwrap_or(0);
         ensure(
-            median * 4 >= interval * 3 && median * 4 <= interval * 5,
+            shortest * 4 >= interval * 3 && shortest * 4 <= interval * 5,
             "the server pings at another interval than its pingInterval",
-            format!("a median gap between pings of {interval} ms ± 25 % (pingInterval {interval})"),
-            format!("{median} ms (gaps {gaps:?})"),
+            format!(
+                "a shortest gap between pings of {interval} ms ± 25 % (pingInterval {interval})"
+            ),
+            format!("{shortest} ms (gaps {gaps:?})"),
         )?;
         let ack = c.emit_ack("system:ping", vec![]).await?;
         ensure(
