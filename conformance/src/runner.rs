@@ -254,8 +254,12 @@ pub async fn run(
                 id: def.id,
             };
             let start = Instant::now();
+            // the floods that run alone have no time bound of their own: on a
+            // loaded (or niced) machine they need more than a light check's budget
             let budget = if def.group() == "FAULT" {
                 fault_budget
+            } else if crate::checks::hostile::RUN_ALONE.contains(&def.id) {
+                budget * 3
             } else {
                 budget
             };
