@@ -95,7 +95,8 @@ impl Driver {
             tokens,
             gate,
             decoder: Decoder::new(),
-            sockets: Vec::new(),
+            // One namespace per session is the rule: no room reserved for four.
+            sockets: Vec::with_capacity(1),
             next_ping,
             pong_deadline: None,
             next_ack: 0,
@@ -179,7 +180,8 @@ impl Driver {
                 Step::End(r) => break (r, true),
             }
         };
-        self.finish(reason, tell).await;
+        // Boxed: the ending's state is not carried in every idle session's future.
+        Box::pin(self.finish(reason, tell)).await;
     }
 
     fn on_engine(&mut self, p: engineio::Packet) -> Step {

@@ -3,14 +3,14 @@
 //! The engine's transports and the driver both hold it; neither knows the other.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use protocol::engineio;
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, Mutex, Notify};
 
-use crate::hub::{CloseReason, Frame, Outbox};
+use crate::hub::{CloseReason, Outbox, OutboxRx};
 
 /// What the session serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,7 @@ pub(crate) enum SessionKind {
 
 /// Which transport currently carries the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum TransportState {
     /// HTTP long-polling.
     Polling,
@@ -30,6 +31,84 @@ pub(crate) enum TransportState {
     Upgrading,
     /// WebSocket (direct or upgraded).
     Websocket,
+}
+
+impl TransportState {
+    const ALL: [TransportState; 3] = [
+        TransportState::Polling,
+        TransportState::Upgrading,
+        TransportState::Websocket,
+    ];
+}
+
+/// The session's current [`TransportState`], which the transports change and the
+/// driver and polling requests read or wait on: one atomic byte and one [`Notify`] (a
+/// `watch` channel's shared state is ~350 bytes, and every session has one).
+#[derive(Debug)]
+pub(crate) struct TransportCell {
+    state: AtomicU8,
+    changed: Notify,
+}
+
+/// The transport at the time of [`TransportCell::borrow`] (a copy: holding it locks
+/// nothing).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TransportNow(TransportState);
+
+impl std::ops::Deref for TransportNow {
+    type Target = TransportState;
+
+    fn deref(&self) -> &TransportState {
+        &self.0
+    }
+}
+
+impl TransportCell {
+    /// A cell holding `state`.
+    pub(crate) fn new(state: TransportState) -> TransportCell {
+        TransportCell {
+            state: AtomicU8::new(state as u8),
+            changed: Notify::new(),
+        }
+    }
+
+    fn get(&self) -> TransportState {
+        let i = usize::from(self.state.load(Ordering::Acquire));
+        TransportState::ALL
+            .get(i)
+            .copied()
+            .unwrap_or(TransportState::Polling)
+    }
+
+    /// The current transport.
+    pub(crate) fn borrow(&self) -> TransportNow {
+        TransportNow(self.get())
+    }
+
+    /// Sets the transport, wakes every waiter and returns the previous one.
+    pub(crate) fn send_replace(&self, state: TransportState) -> TransportState {
+        let old = self.state.swap(state as u8, Ordering::AcqRel);
+        self.changed.notify_waiters();
+        TransportState::ALL
+            .get(usize::from(old))
+            .copied()
+            .unwrap_or(TransportState::Polling)
+    }
+
+    /// Waits until the transport satisfies `pred` (at once if it already does).
+    pub(crate) async fn wait_for(&self, pred: impl Fn(TransportState) -> bool) -> TransportState {
+        loop {
+            let notified = self.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check: a change in between still wakes it.
+            notified.as_mut().enable();
+            let now = self.get();
+            if pred(now) {
+                return now;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Input to the driver task.
@@ -49,11 +128,11 @@ pub(crate) struct EngineSession {
     /// The outbound queue and kill switch.
     pub outbox: Arc<Outbox>,
     /// The queue's receiving end, held by the active writer.
-    pub rx: Arc<Mutex<mpsc::Receiver<Frame>>>,
+    pub rx: Arc<Mutex<OutboxRx>>,
     /// Packets to the driver.
     pub inbound: mpsc::Sender<Inbound>,
     /// The current transport.
-    pub transport: watch::Sender<TransportState>,
+    pub transport: TransportCell,
     /// Polling: a close packet is owed to the next GET (it is never sent in the same
     /// payload as other packets: socket.io-client handles a close at once but defers
     /// the packets before it, which would then be lost).
@@ -91,4 +170,31 @@ impl Drop for PostGuard<'_> {
 pub(crate) fn random_id() -> String {
     let bytes: [u8; 15] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transport_change_wakes_its_waiters_and_reads_back() {
+        let cell = Arc::new(TransportCell::new(TransportState::Polling));
+        assert_eq!(*cell.borrow(), TransportState::Polling);
+        let waiter = {
+            let cell = Arc::clone(&cell);
+            tokio::spawn(async move { cell.wait_for(|t| t != TransportState::Polling).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(
+            cell.send_replace(TransportState::Upgrading),
+            TransportState::Polling
+        );
+        assert_eq!(waiter.await.unwrap(), TransportState::Upgrading);
+        cell.send_replace(TransportState::Websocket);
+        assert_eq!(*cell.borrow(), TransportState::Websocket);
+        assert_eq!(
+            cell.wait_for(|t| t == TransportState::Websocket).await,
+            TransportState::Websocket
+        );
+    }
 }

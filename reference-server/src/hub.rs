@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-pub use crate::outbox::{wait_killed, CloseReason, Frame, Outbox, QueueFull};
+pub use crate::outbox::{
+    wait_killed, CloseReason, Empty, Frame, KillSignal, Outbox, OutboxRx, QueueFull,
+};
 
 /// Waits until a boolean watch turns true (or its sender is gone).
 pub async fn wait_true(rx: &mut watch::Receiver<bool>) {
