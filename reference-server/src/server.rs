@@ -216,7 +216,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, pe
                 debug!(error = %e, "HTTP connection error");
             }
         }
-        _ = crate::hub::wait_true(&mut shutdown) => {
+        _ = crate::shutdown::requested(&mut shutdown) => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(shared.config.shutdown_grace, conn).await;
         }
