@@ -2,13 +2,15 @@
 //! its driver ([`Inbound`]), and which transport carries it ([`TransportState`]).
 //! The engine's transports and the driver both hold it; neither knows the other.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 
 use base64::Engine as _;
 use protocol::engineio;
-use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::sync::{Mutex, Notify};
 
 use crate::hub::{CloseReason, Outbox, OutboxRx};
 
@@ -114,11 +116,147 @@ impl TransportCell {
 /// Input to the driver task.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// One Engine.IO packet from the client (boxed: the channel's blocks stay small,
-    /// which keeps idle connections cheap).
+    /// One Engine.IO packet from the client (boxed: a queued item stays small).
     Packet(Box<engineio::Packet>),
     /// The transport ended.
     Closed(CloseReason),
+}
+
+/// The sending end of a session's [`Inbound`] queue (the transport's reader, a polling
+/// POST).
+///
+/// A bounded queue under a mutex instead of a tokio channel, whose first block of 32
+/// slots and cache-padded state cost ~1 KiB per connection: this one holds nothing until
+/// the first packet and gives a burst's capacity back once drained. A full queue makes
+/// the sender wait (a flooding client is read no faster than its driver works).
+#[derive(Debug)]
+pub(crate) struct InboundTx {
+    shared: Arc<InboundShared>,
+}
+
+/// The receiving end of a session's [`Inbound`] queue: the driver.
+#[derive(Debug)]
+pub(crate) struct InboundRx {
+    shared: Arc<InboundShared>,
+}
+
+#[derive(Debug)]
+struct InboundShared {
+    queue: std::sync::Mutex<InboundQueue>,
+    capacity: usize,
+    /// Wakes senders waiting for room.
+    room: Notify,
+}
+
+#[derive(Debug, Default)]
+struct InboundQueue {
+    items: VecDeque<Inbound>,
+    receiver: Option<Waker>,
+    receiver_gone: bool,
+}
+
+/// The driver is gone: the packet was not queued.
+#[derive(Debug, thiserror::Error)]
+#[error("the session's driver is gone")]
+pub(crate) struct DriverGone;
+
+/// A drained queue keeps at most this many slots.
+const INBOUND_KEEP: usize = 8;
+
+impl InboundShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InboundQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A bounded queue of `capacity` packets from a session's transports to its driver.
+pub(crate) fn inbound_queue(capacity: usize) -> (InboundTx, InboundRx) {
+    let shared = Arc::new(InboundShared {
+        queue: std::sync::Mutex::default(),
+        capacity: capacity.max(1),
+        room: Notify::new(),
+    });
+    (
+        InboundTx {
+            shared: Arc::clone(&shared),
+        },
+        InboundRx { shared },
+    )
+}
+
+impl InboundTx {
+    /// Queues `item`, waiting while the queue is full; `Err` once the driver is gone.
+    pub(crate) async fn send(&self, item: Inbound) -> Result<(), DriverGone> {
+        let shared = &self.shared;
+        let mut item = Some(item);
+        loop {
+            let room = shared.room.notified();
+            let mut room = std::pin::pin!(room);
+            // Registered before the check: room made in between still wakes it.
+            room.as_mut().enable();
+            let receiver = {
+                let mut q = shared.lock();
+                if q.receiver_gone {
+                    return Err(DriverGone);
+                }
+                if q.items.len() < shared.capacity {
+                    q.items.extend(item.take());
+                    Some(q.receiver.take())
+                } else {
+                    None
+                }
+            };
+            if let Some(waker) = receiver {
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return Ok(());
+            }
+            room.await;
+        }
+    }
+}
+
+impl InboundRx {
+    /// The next packet, waiting for one. (`None` is never returned while a sender lives;
+    /// the session holds one for as long as its driver runs.)
+    pub(crate) async fn recv(&mut self) -> Option<Inbound> {
+        std::future::poll_fn(|cx| {
+            let shared = &self.shared;
+            let mut q = shared.lock();
+            let was_full = q.items.len() >= shared.capacity;
+            match q.items.pop_front() {
+                Some(item) => {
+                    if q.items.is_empty() && q.items.capacity() > INBOUND_KEEP {
+                        q.items.shrink_to(INBOUND_KEEP);
+                    }
+                    drop(q);
+                    if was_full {
+                        shared.room.notify_waiters();
+                    }
+                    Poll::Ready(Some(item))
+                }
+                None => {
+                    if !q.receiver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        q.receiver = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for InboundRx {
+    fn drop(&mut self) {
+        {
+            let mut q = self.shared.lock();
+            q.receiver_gone = true;
+            q.items = VecDeque::new();
+        }
+        self.shared.room.notify_waiters();
+    }
 }
 
 /// One Engine.IO session.
@@ -130,7 +268,7 @@ pub(crate) struct EngineSession {
     /// The queue's receiving end, held by the active writer.
     pub rx: Arc<Mutex<OutboxRx>>,
     /// Packets to the driver.
-    pub inbound: mpsc::Sender<Inbound>,
+    pub inbound: InboundTx,
     /// The current transport.
     pub transport: TransportCell,
     /// Polling: a close packet is owed to the next GET (it is never sent in the same
@@ -175,6 +313,44 @@ pub(crate) fn random_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_full_inbound_queue_makes_the_sender_wait_and_keeps_the_order() {
+        let (tx, mut rx) = inbound_queue(2);
+        let sender = tokio::spawn(async move {
+            for r in [
+                CloseReason::ClientClose,
+                CloseReason::ParseError,
+                CloseReason::PingTimeout,
+            ] {
+                tx.send(Inbound::Closed(r)).await.unwrap();
+            }
+            tx
+        });
+        tokio::task::yield_now().await;
+        assert!(!sender.is_finished(), "the third send waits for room");
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            match rx.recv().await {
+                Some(Inbound::Closed(r)) => got.push(r),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            got,
+            [
+                CloseReason::ClientClose,
+                CloseReason::ParseError,
+                CloseReason::PingTimeout
+            ]
+        );
+        let tx = sender.await.unwrap();
+        drop(rx);
+        assert!(tx
+            .send(Inbound::Closed(CloseReason::ClientClose))
+            .await
+            .is_err());
+    }
 
     #[tokio::test]
     async fn a_transport_change_wakes_its_waiters_and_reads_back() {

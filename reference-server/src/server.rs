@@ -71,7 +71,7 @@ pub(crate) fn new_session(
     let id = shared.next_id();
     // Headroom above the configured queue for control frames (open, acks, pings).
     let (outbox, rx) = Outbox::new(id, shared.config.outbound_queue + 16);
-    let (inbound, inbound_rx) = tokio::sync::mpsc::channel(64);
+    let (inbound, inbound_rx) = crate::engine_session::inbound_queue(64);
     let transport = TransportCell::new(transport);
     let session = Arc::new(EngineSession {
         sid: random_id().into(),
