@@ -234,24 +234,17 @@ fn settings_under_other_names_are_errors_until_mapped() {
 #[test]
 fn node_streams_fanout_passes_fan_4_and_the_fault_group() {
     require_node_peer();
-    let run = harness(
-        &[
-            "--spawn",
-            "node fixtures/peers/node/server.js",
-            "--instances",
-            "2",
-            "--features",
-            NODE_FEATURES,
-            "--strict",
-            "--filter",
-            "FAN-4",
-            "--filter",
-            "FAULT",
-            "--format",
-            "json",
-        ],
-        &[("ROOMCAST_PEER_FANOUT", "streams")],
-    );
+    let mut args = node_peer_args();
+    args.extend([
+        "--instances",
+        "2",
+        "--strict",
+        "--filter",
+        "FAN-4",
+        "--filter",
+        "FAULT",
+    ]);
+    let run = harness(&args, &[("ROOMCAST_PEER_FANOUT", "streams")]);
     let mut passed: Vec<String> = run
         .with_verdict("PASS")
         .into_iter()
