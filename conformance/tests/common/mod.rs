@@ -79,6 +79,14 @@ impl Run {
         })
     }
 
+    /// The IDs of the FAILed requirements.
+    pub fn failed_ids(&self) -> Vec<String> {
+        self.with_verdict("FAIL")
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect()
+    }
+
     /// Every result with this verdict: (id, level, message).
     pub fn with_verdict(&self, verdict: &str) -> Vec<(String, String, String)> {
         let v = self.json();
@@ -154,6 +162,30 @@ pub const REFERENCE_FLAGS: &[&str] = &[
 ];
 
 /// The Node peer's features (`redis`: the harness provisions `redis-server` for FAN;
-/// `cookie-auth`: its `accessToken` source is switched on by a private instance, which
-/// AUTH-3 and AUTH-36 need).
-pub const NODE_FEATURES: &str = "polling,bearer-header,refresh,redis,cookie-auth";
+/// `cookie-auth`, `query-auth`: those sources are switched on by a private instance, which
+/// AUTH-3, AUTH-4 and AUTH-36 need; `rs256`, `es256`: private instances get the public
+/// key of [`NODE_KEYS`], which AUTH-13, AUTH-14 and AUTH-17 need).
+pub const NODE_FEATURES: &str =
+    "polling,bearer-header,refresh,redis,cookie-auth,query-auth,rs256,es256";
+
+/// The key material the harness mints RS256 and ES256 tokens with for the Node peer.
+pub const NODE_KEYS: &[&str] = &[
+    "--extra-key",
+    "RS256:fixtures/keys/rs256-private.pem:fixtures/keys/rs256-public.pem",
+    "--extra-key",
+    "ES256:fixtures/keys/es256-private.pem:fixtures/keys/es256-public.pem",
+];
+
+/// The harness arguments that spawn the Node peer with its features and keys, JSON output.
+pub fn node_peer_args() -> Vec<&'static str> {
+    let mut args = vec![
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--features",
+        NODE_FEATURES,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(NODE_KEYS);
+    args
+}

@@ -1,0 +1,294 @@
+//! Forged tokens tried on every token path: CONNECT, `auth:refresh` and the
+//! publish API, for the algorithm a context verifies (AUTH-11, AUTH-13,
+//! AUTH-14, AUTH-17). A forgery is a token whose signature does not verify
+//! with the configured key: a tampered signature, a foreign key pair, or a
+//! key the token brings in its own header (`jwk`, `jku`, `x5u`, a `kid`
+//! pointing elsewhere; RFC 8725 §3.1, §3.10). Also the client-controlled
+//! places where an identity could be smuggled in beside the token (AUTH-1).
+
+use super::common::{expect_marker, publish_marker, reject};
+use crate::client::OpenOptions;
+use crate::ctx::{ensure_json, CheckFailure, CheckResult, Ctx};
+use crate::expect;
+use crate::tokens::{self, client_claims, publisher_claims, Alg};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{json, Map, Value};
+
+/// A key pair no server under test is configured with (RS256).
+const FOREIGN_RS256: &[u8] = include_bytes!("../../keys/foreign-rs256-private.pem");
+/// A key pair no server under test is configured with (ES256).
+const FOREIGN_ES256: &[u8] = include_bytes!("../../keys/foreign-es256-private.pem");
+/// The public halves of the foreign keys as JWKs (for `jwk` headers).
+const FOREIGN_RS256_JWK: &str = include_str!("../../keys/foreign-rs256.jwk.json");
+const FOREIGN_ES256_JWK: &str = include_str!("../../keys/foreign-es256.jwk.json");
+/// An HMAC secret no server under test is configured with.
+const FOREIGN_SECRET: &[u8] = b"roomcast-conformance-foreign-secret-0123456789";
+
+/// One way of forging a token for an algorithm.
+#[derive(Debug, Clone)]
+pub enum Forgery {
+    /// Signed with the configured key, then one signature byte flipped.
+    Tampered,
+    /// Signed with a key pair (or secret) the server does not know.
+    ForeignKey,
+    /// Signed with a foreign key whose public half (or secret) is in the `jwk` header.
+    EmbeddedJwk,
+    /// Signed with a foreign key; `jku` names a key set elsewhere.
+    Jku,
+    /// Signed with a foreign key; `x5u` names a certificate elsewhere.
+    X5u,
+    /// Signed with a foreign key (HS256: the empty secret); `kid` points elsewhere.
+    KidElsewhere,
+    /// HS256 with these bytes (the RSA public key PEM) as the HMAC key (AUTH-17).
+    Confusion(Vec<u8>),
+    /// Unsigned, `{"alg":"none"}` (AUTH-15).
+    AlgNone,
+    /// An HMAC algorithm that is not configured, keyed with the configured secret (AUTH-16).
+    OtherHmac(Algorithm, Vec<u8>),
+}
+
+impl Forgery {
+    /// Every forgery that needs no key material of the server.
+    pub fn all() -> Vec<Forgery> {
+        vec![
+            Forgery::Tampered,
+            Forgery::ForeignKey,
+            Forgery::EmbeddedJwk,
+            Forgery::Jku,
+            Forgery::X5u,
+            Forgery::KidElsewhere,
+        ]
+    }
+
+    /// What the forgery is, for messages.
+    pub fn what(&self, alg: Alg) -> String {
+        let a = alg.as_str();
+        match self {
+            Forgery::Tampered => format!("an {a} token with a tampered signature"),
+            Forgery::ForeignKey => format!("an {a} token signed by a foreign key"),
+            Forgery::EmbeddedJwk => format!("an {a} token verified by its own `jwk` header"),
+            Forgery::Jku => format!("an {a} token whose `jku` names a foreign key set"),
+            Forgery::X5u => format!("an {a} token whose `x5u` names a foreign certificate"),
+            Forgery::KidElsewhere => format!("an {a} token whose `kid` points elsewhere"),
+            Forgery::Confusion(_) => {
+                "an HS256 token whose HMAC key is the RSA public key PEM".to_string()
+            }
+            Forgery::AlgNone => "an unsigned token (alg none)".to_string(),
+            Forgery::OtherHmac(a, _) => format!("an {a:?} token signed with the HS256 secret"),
+        }
+    }
+
+    /// The forged token for `claims`.
+    pub fn forge(
+        &self,
+        ctx: &Ctx,
+        alg: Alg,
+        claims: &Map<String, Value>,
+    ) -> Result<String, CheckFailure> {
+        let (jose, mut key, jwk) = foreign(alg)?;
+        let mut header = json!({ "alg": alg.as_str(), "typ": "JWT" });
+        match self {
+            Forgery::Tampered => return Ok(tokens::tamper(&ctx.minter.sign_with(alg, claims)?)),
+            Forgery::ForeignKey => {}
+            Forgery::EmbeddedJwk => header["jwk"] = jwk,
+            Forgery::Jku => {
+                header["jku"] = json!("http://127.0.0.1:9/.well-known/jwks.json");
+                header["kid"] = json!("roomcast-foreign");
+            }
+            Forgery::X5u => header["x5u"] = json!("http://127.0.0.1:9/roomcast-foreign.pem"),
+            Forgery::KidElsewhere => {
+                if alg == Alg::Hs256 {
+                    // the classic: a key file path whose content is empty
+                    header["kid"] = json!("../../../../../../../../dev/null");
+                    key = EncodingKey::from_secret(b"");
+                } else {
+                    header["kid"] = json!("roomcast-foreign");
+                }
+            }
+            Forgery::Confusion(pem) => {
+                return Ok(tokens::hs256_with_secret(pem, claims)?);
+            }
+            Forgery::AlgNone => return Ok(tokens::alg_none(claims)),
+            Forgery::OtherHmac(a, secret) => return Ok(tokens::sign_hmac(*a, secret, claims)?),
+        }
+        sign_raw(&header, claims, &key, jose)
+    }
+}
+
+/// The foreign key of `alg`: its jsonwebtoken algorithm, signing key, and public JWK.
+fn foreign(alg: Alg) -> Result<(Algorithm, EncodingKey, Value), CheckFailure> {
+    // the harness's own key material: an ERROR, never the server's FAIL
+    let bad = |e: jsonwebtoken::errors::Error| {
+        CheckFailure::error(
+            format_args!(
+                "the harness's foreign {} key does not load: {e}",
+                alg.as_str()
+            ),
+            "rebuild roomcast-conformance from a clean checkout (conformance/keys/)",
+        )
+    };
+    let jwk = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    Ok(match alg {
+        Alg::Hs256 => (
+            Algorithm::HS256,
+            EncodingKey::from_secret(FOREIGN_SECRET),
+            json!({ "kty": "oct", "k": URL_SAFE_NO_PAD.encode(FOREIGN_SECRET) }),
+        ),
+        Alg::Rs256 => (
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(FOREIGN_RS256).map_err(bad)?,
+            jwk(FOREIGN_RS256_JWK),
+        ),
+        Alg::Es256 => (
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(FOREIGN_ES256).map_err(bad)?,
+            jwk(FOREIGN_ES256_JWK),
+        ),
+    })
+}
+
+/// A compact JWS with exactly this header (which jsonwebtoken's `Header` cannot always express).
+fn sign_raw(
+    header: &Value,
+    claims: &Map<String, Value>,
+    key: &EncodingKey,
+    alg: Algorithm,
+) -> Result<String, CheckFailure> {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
+    );
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).map_err(|e| {
+        CheckFailure::error(
+            format_args!("the harness could not sign a forged token: {e}"),
+            "report this harness bug; the server is not at fault",
+        )
+    })?;
+    Ok(format!("{input}.{sig}"))
+}
+
+/// Every forgery is refused on every token path of `ctx`, whose server
+/// verifies `alg`: CONNECT (`invalid_token`), `auth:refresh` when the feature
+/// is declared (a failed ack with `invalid_token`, the socket stays) and
+/// publish (401 `AUTH_FAILED`).
+pub async fn refused_on_every_path(ctx: &Ctx, alg: Alg, forgeries: &[Forgery]) -> CheckResult {
+    let org = ctx.uniq("org");
+    let user = ctx.uniq("u");
+    let mut refresher = if ctx.has_feature("refresh") {
+        Some(ctx.connect(&org, &user).await?.0)
+    } else {
+        None
+    };
+    let r = async {
+        for f in forgeries {
+            let what = f.what(alg);
+            let t = f.forge(ctx, alg, &client_claims(&org, &user))?;
+            reject(
+                ctx,
+                Some(json!({ "token": t })),
+                &OpenOptions::default(),
+                "invalid_token",
+            )
+            .await
+            .map_err(|e| at(e, &what, "at CONNECT"))?;
+            if let Some(c) = refresher.as_mut() {
+                let ack = c
+                    .emit_ack("auth:refresh", vec![json!({ "token": t })])
+                    .await?;
+                let got = ack.first().cloned().unwrap_or(Value::Null);
+                let reason = got.pointer("/error/reason").cloned().unwrap_or(Value::Null);
+                ensure_json(
+                    &format!("{what} in auth:refresh: the ack's ok"),
+                    &json!(false),
+                    got.get("ok").unwrap_or(&Value::Null),
+                )
+                .and_then(|_| {
+                    ensure_json(
+                        &format!("{what} in auth:refresh: the reason"),
+                        &json!("invalid_token"),
+                        &reason,
+                    )
+                })?;
+            }
+            let p = f.forge(ctx, alg, &publisher_claims(Some(&org)))?;
+            let body = json!({ "room": format!("org:{org}"), "type": "test:forged", "payload": 1 });
+            let r = ctx.publish(&p, &body).await?;
+            expect::http_error(&r, 401, "AUTH_FAILED")
+                .map_err(|e| at(e, &what, "as a publish token"))?;
+        }
+        // nothing the forged publishes carried reached the organization
+        if let Some(c) = refresher.as_mut() {
+            let m = publish_marker(ctx, &format!("org:{org}")).await?;
+            expect_marker(c, &m, "after forged publish tokens").await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Some(c) = refresher {
+        c.close().await;
+    }
+    r
+}
+
+fn at(e: CheckFailure, what: &str, path: &str) -> CheckFailure {
+    CheckFailure {
+        message: format!("{what} {path}: {}", e.message),
+        ..e
+    }
+}
+
+/// The places beside the token a client controls, each naming another
+/// organization and user: the CONNECT auth payload, the query, headers and
+/// cookies. Returns (what, auth payload, options) for a token `t`.
+pub fn identity_smuggling(
+    t: &str,
+    org: &str,
+    user: &str,
+) -> Vec<(&'static str, Value, OpenOptions)> {
+    let plain = OpenOptions::default();
+    let with = |query: Option<String>, headers: Vec<(String, String)>| OpenOptions {
+        query,
+        headers,
+        ..OpenOptions::default()
+    };
+    vec![
+        (
+            "organizationId, userId and role beside the token in the auth payload",
+            json!({ "token": t, "organizationId": org, "userId": user, "sub": user, "role": "admin" }),
+            plain,
+        ),
+        (
+            "organizationId and userId in the query",
+            json!({ "token": t }),
+            with(
+                Some(format!("organizationId={org}&userId={user}&org={org}")),
+                vec![],
+            ),
+        ),
+        (
+            "X-Organization-Id and X-User-Id headers",
+            json!({ "token": t }),
+            with(
+                None,
+                vec![
+                    ("x-organization-id".into(), org.to_string()),
+                    ("x-user-id".into(), user.to_string()),
+                ],
+            ),
+        ),
+        (
+            "organizationId and userId cookies",
+            json!({ "token": t }),
+            with(
+                None,
+                vec![(
+                    "cookie".into(),
+                    format!("organizationId={org}; userId={user}"),
+                )],
+            ),
+        ),
+    ]
+}
