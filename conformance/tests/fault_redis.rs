@@ -5,13 +5,14 @@
 
 mod common;
 
-use common::{harness, reference_server};
+use common::{harness, reference_server, Run};
 
-#[test]
-fn fault_group_with_redis_docker_and_no_engine_skips_with_the_fix() {
+/// The FAULT checks matching `filter` with `--redis docker` against a
+/// 2-instance reference cluster, with `DOCKER_HOST` set to `docker_host`.
+fn docker_run(filter: &str, docker_host: &str) -> Run {
     let bin = reference_server();
     let cmd = bin.to_string_lossy().into_owned();
-    let run = harness(
+    harness(
         &[
             "--spawn",
             cmd.as_str(),
@@ -22,13 +23,18 @@ fn fault_group_with_redis_docker_and_no_engine_skips_with_the_fix() {
             "--redis",
             "docker",
             "--filter",
-            "FAULT",
+            filter,
             "--format",
             "json",
         ],
-        // an engine that is not there, whatever this machine has
-        &[("DOCKER_HOST", "unix:///nonexistent/roomcast/docker.sock")],
-    );
+        &[("DOCKER_HOST", docker_host)],
+    )
+}
+
+#[test]
+fn fault_group_with_redis_docker_and_no_engine_skips_with_the_fix() {
+    // an engine that is not there, whatever this machine has
+    let run = docker_run("FAULT", "unix:///nonexistent/roomcast/docker.sock");
     let skips = run.with_verdict("SKIP");
     let ids: Vec<&str> = skips.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(
@@ -54,25 +60,7 @@ fn fault_group_with_redis_docker_and_no_engine_skips_with_the_fix() {
 #[cfg(feature = "docker")]
 #[test]
 fn fault_group_with_an_engine_that_does_not_answer_is_an_error() {
-    let bin = reference_server();
-    let cmd = bin.to_string_lossy().into_owned();
-    let run = harness(
-        &[
-            "--spawn",
-            cmd.as_str(),
-            "--instances",
-            "2",
-            "--features",
-            "redis",
-            "--redis",
-            "docker",
-            "--filter",
-            "FAULT-4",
-            "--format",
-            "json",
-        ],
-        &[("DOCKER_HOST", "tcp://127.0.0.1:1")],
-    );
+    let run = docker_run("FAULT-4", "tcp://127.0.0.1:1");
     let errors = run.with_verdict("ERROR");
     assert_eq!(errors.len(), 1, "{}", run.stdout);
     assert!(

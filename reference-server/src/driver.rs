@@ -16,13 +16,12 @@ use protocol::roomcast::event_type::EventType;
 use protocol::roomcast::timestamp::Timestamp;
 use protocol::socketio::{Decoder, Packet, PacketData};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::auth::{self, HandshakeTokens};
 use crate::clock::now_ms;
 use crate::compliance::ComplianceEcho;
-use crate::engine_session::{random_id, EngineSession, Inbound, SessionKind};
+use crate::engine_session::{random_id, EngineSession, Inbound, InboundRx, SessionKind};
 use crate::envelope::envelope_text;
 use crate::hub::{CloseReason, Frame};
 use crate::namespace_gate::{Gate, NamespaceGate};
@@ -102,7 +101,8 @@ impl Driver {
             tokens,
             gate,
             decoder: Decoder::new(),
-            sockets: Vec::new(),
+            // One namespace per session is the rule: no room reserved for four.
+            sockets: Vec::with_capacity(1),
             timers,
             compliance,
             pending: Some(pending),
@@ -143,7 +143,7 @@ impl Driver {
     }
 
     /// Runs the session to its end.
-    pub(crate) async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
+    pub(crate) async fn run(mut self, mut inbound: InboundRx) {
         let mut kill = self.session.outbox.subscribe_kill();
         let mut shutdown = self.shared.shutdown.subscribe();
         let (reason, tell) = loop {
@@ -164,7 +164,8 @@ impl Driver {
                 Step::End(r) => break (r, true),
             }
         };
-        self.finish(reason, tell).await;
+        // Boxed: the ending's state is not carried in every idle session's future.
+        Box::pin(self.finish(reason, tell)).await;
     }
 
     fn on_engine(&mut self, p: engineio::Packet) -> Step {

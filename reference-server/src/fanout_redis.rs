@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Value};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, Value};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -410,7 +410,14 @@ impl RedisFanout {
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
     ) -> Result<RedisFanout, redis::RedisError> {
-        let client = redis::Client::open(cfg.url.as_str())?;
+        // TCP_NODELAY (redis-rs leaves Nagle on): concurrent publishes share the append
+        // connection, and with Nagle each append would wait for the previous reply's ACK.
+        let info = cfg
+            .url
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         metrics.redis_enabled.store(true, Relaxed);
         let instance = format!("{:016x}", rand::random::<u64>());
         let inner = Arc::new(Inner {
@@ -633,8 +640,7 @@ async fn read_task(inner: Arc<Inner>) {
                 }
             };
             for e in decode_entries(&v) {
-                deliver(&inner, &mut cursor, &e);
-                last_id = Some(e.id);
+                last_id = Some(deliver(&inner, &mut cursor, e));
             }
         }
         inner.reader_up.store(false, Relaxed);
@@ -659,8 +665,9 @@ fn start_id(redis_now_ms: u64, since_start: Duration) -> String {
     format!("{}-0", redis_now_ms.saturating_sub(since_ms))
 }
 
-/// Serves one entry: an event to the local members of its room, a probe to readiness.
-fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: &Entry) {
+/// Serves one entry: an event to the local members of its room (its frame text moves
+/// into the one frame every member shares), a probe to readiness. Returns the entry's id.
+fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: Entry) -> String {
     let m = &inner.metrics;
     match cursor.observe(e.seq) {
         SeqStep::First | SeqStep::Next => {}
@@ -687,17 +694,18 @@ fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: &Entry) {
     let behind = inner.appended_seq.load(Relaxed).saturating_sub(e.seq);
     m.redis_read_lag_events
         .store(i64::try_from(behind).unwrap_or(i64::MAX), Relaxed);
-    match &e.body {
+    match e.body {
         Body::Event { room, frame } => {
             inner
                 .hub
-                .publish(room, &Frame::Text(Utf8Bytes::from(frame.clone())));
+                .publish(&room, &Frame::Text(Utf8Bytes::from(frame)));
         }
-        Body::Probe { instance } if *instance == inner.instance => {
+        Body::Probe { instance } if instance == inner.instance => {
             inner.probe_seen.store(inner.since_start_ms(), Relaxed);
         }
         Body::Probe { .. } => {}
     }
+    e.id
 }
 
 #[cfg(test)]

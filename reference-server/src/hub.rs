@@ -12,7 +12,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 
 use crate::metrics::Metrics;
-pub use crate::outbox::{wait_killed, CloseReason, Frame, Outbox, QueueFull};
+pub use crate::outbox::{
+    wait_killed, CloseReason, Empty, Frame, KillSignal, Outbox, OutboxRx, QueueFull,
+};
 
 type Members = HashMap<u64, Arc<Outbox>>;
 type Shard = RwLock<HashMap<Box<str>, Members>>;

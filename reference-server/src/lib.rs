@@ -24,6 +24,7 @@ mod engine_session;
 mod envelope;
 mod fanout;
 mod fanout_redis;
+pub mod fd_limit;
 pub mod hub;
 pub mod limits;
 pub mod metrics;

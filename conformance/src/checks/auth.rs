@@ -1,6 +1,6 @@
 //! Checks of the AUTH group: JWT at the Socket.IO CONNECT.
 
-use super::auth_tokens::{identity_smuggling, refused_on_every_path, Forgery};
+use super::auth_tokens::{identity_smuggling, refused_on_every_path, refused_with_reason, Forgery};
 use super::common::{
     accept, accept_claims, alg_ctx, claims, expect_marker, publish_marker, reject, reject_claims,
     reject_token, silence,
@@ -578,7 +578,12 @@ async fn auth_26(ctx: Ctx) -> CheckResult {
 async fn auth_27(ctx: Ctx) -> CheckResult {
     let (_, _, mut c) = claims(&ctx);
     c.insert("exp".into(), json!(now_secs() - 60));
-    reject_claims(&ctx, &c, "token_expired").await
+    reject_claims(&ctx, &c, "token_expired").await?;
+    // and on the other token paths (auth:refresh, publish)
+    let mut set = serde_json::Map::new();
+    set.insert("exp".into(), json!(now_secs() - 60));
+    let expired = [Forgery::Claims("an exp one minute ago", set)];
+    refused_with_reason(&ctx, ctx.minter.primary(), &expired, "token_expired").await
 }
 
 async fn auth_28(ctx: Ctx) -> CheckResult {
@@ -589,7 +594,12 @@ async fn auth_28(ctx: Ctx) -> CheckResult {
     reject_claims(&ctx, &c, "invalid_claims").await?;
     // a past nbf is fine
     c.insert("nbf".into(), json!(now_secs() - 10));
-    accept_claims(&ctx, &c).await.map(|_| ())
+    accept_claims(&ctx, &c).await?;
+    // a future nbf on the other token paths (auth:refresh, publish)
+    let mut set = serde_json::Map::new();
+    set.insert("nbf".into(), json!(now_secs() + 3600));
+    let early = [Forgery::Claims("an nbf one hour ahead", set)];
+    refused_on_every_path(&ctx, ctx.minter.primary(), &early).await
 }
 
 /// Checks `claim` against a private instance configured with `env=value`;

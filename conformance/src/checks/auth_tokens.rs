@@ -47,6 +47,9 @@ pub enum Forgery {
     AlgNone,
     /// An HMAC algorithm that is not configured, keyed with the configured secret (AUTH-16).
     OtherHmac(Algorithm, Vec<u8>),
+    /// Signed with the configured key, but with these claims set (an expired
+    /// `exp`, a future `nbf`; AUTH-27, AUTH-28): refused for its claims.
+    Claims(&'static str, Map<String, Value>),
 }
 
 impl Forgery {
@@ -77,6 +80,7 @@ impl Forgery {
             }
             Forgery::AlgNone => "an unsigned token (alg none)".to_string(),
             Forgery::OtherHmac(a, _) => format!("an {a:?} token signed with the HS256 secret"),
+            Forgery::Claims(what, _) => format!("an {a} token with {what}"),
         }
     }
 
@@ -112,6 +116,11 @@ impl Forgery {
             }
             Forgery::AlgNone => return Ok(tokens::alg_none(claims)),
             Forgery::OtherHmac(a, secret) => return Ok(tokens::sign_hmac(*a, secret, claims)?),
+            Forgery::Claims(_, set) => {
+                let mut c = claims.clone();
+                c.extend(set.clone());
+                return Ok(ctx.minter.sign_with(alg, &c)?);
+            }
         }
         sign_raw(&header, claims, &key, jose)
     }
@@ -175,6 +184,16 @@ fn sign_raw(
 /// is declared (a failed ack with `invalid_token`, the socket stays) and
 /// publish (401 `AUTH_FAILED`).
 pub async fn refused_on_every_path(ctx: &Ctx, alg: Alg, forgeries: &[Forgery]) -> CheckResult {
+    refused_with_reason(ctx, alg, forgeries, "invalid_token").await
+}
+
+/// Like [`refused_on_every_path`], with this reason at the CONNECT and in the refresh ack.
+pub async fn refused_with_reason(
+    ctx: &Ctx,
+    alg: Alg,
+    forgeries: &[Forgery],
+    reason: &str,
+) -> CheckResult {
     let org = ctx.uniq("org");
     let user = ctx.uniq("u");
     let mut refresher = if ctx.has_feature("refresh") {
@@ -190,7 +209,7 @@ pub async fn refused_on_every_path(ctx: &Ctx, alg: Alg, forgeries: &[Forgery]) -
                 ctx,
                 Some(json!({ "token": t })),
                 &OpenOptions::default(),
-                "invalid_token",
+                reason,
             )
             .await
             .map_err(|e| at(e, &what, "at CONNECT"))?;
@@ -199,7 +218,7 @@ pub async fn refused_on_every_path(ctx: &Ctx, alg: Alg, forgeries: &[Forgery]) -
                     .emit_ack("auth:refresh", vec![json!({ "token": t })])
                     .await?;
                 let got = ack.first().cloned().unwrap_or(Value::Null);
-                let reason = got.pointer("/error/reason").cloned().unwrap_or(Value::Null);
+                let got_reason = got.pointer("/error/reason").cloned().unwrap_or(Value::Null);
                 ensure_json(
                     &format!("{what} in auth:refresh: the ack's ok"),
                     &json!(false),
@@ -208,8 +227,8 @@ pub async fn refused_on_every_path(ctx: &Ctx, alg: Alg, forgeries: &[Forgery]) -
                 .and_then(|_| {
                     ensure_json(
                         &format!("{what} in auth:refresh: the reason"),
-                        &json!("invalid_token"),
-                        &reason,
+                        &json!(reason),
+                        &got_reason,
                     )
                 })?;
             }
