@@ -587,7 +587,94 @@ async fn pub_20(ctx: Ctx) -> CheckResult {
     expect::http_error(&r, 413, "PAYLOAD_TOO_LARGE")?;
     let big = sized_body(&room, 300_000);
     let r = raw(&ctx, "POST", Some(&t), Some("application/json"), big).await?;
-    expect::http_error(&r, 413, "PAYLOAD_TOO_LARGE")
+    expect::http_error(&r, 413, "PAYLOAD_TOO_LARGE")?;
+    // the other framing HTTP/1.1 allows: chunked, without a Content-Length (the
+    // limit is on the bytes of the body, not on a header the client chose)
+    let (status, text) = chunked_publish(&ctx, &t, &sized_body(&room, 65536)).await?;
+    ensure(
+        status == 202,
+        "a chunked body of exactly the limit was not accepted",
+        "202",
+        format!("{status} {text}"),
+    )?;
+    for n in [65537, 300_000] {
+        let (status, text) = chunked_publish(&ctx, &t, &sized_body(&room, n)).await?;
+        let code = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.pointer("/error/code").cloned());
+        ensure(
+            status == 413 && code == Some(json!("PAYLOAD_TOO_LARGE")),
+            format!("a chunked body of {n} bytes (no Content-Length) was not refused"),
+            "413 PAYLOAD_TOO_LARGE",
+            format!("{status} {text}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// POSTs `body` to the publish API with `Transfer-Encoding: chunked` (16 KiB
+/// chunks, no Content-Length) on a raw connection; returns (status, body text).
+async fn chunked_publish(
+    ctx: &Ctx,
+    token: &str,
+    body: &str,
+) -> Result<(u16, String), CheckFailure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = crate::attack::host_port(&ctx.cfg.publish_url);
+    let io = |e: std::io::Error| CheckFailure::fail(format!("chunked POST to {addr}: {e}"));
+    let mut s = tokio::net::TcpStream::connect(&addr).await.map_err(io)?;
+    let chan = ctx.tr.channel("http");
+    let mut req = format!(
+        "POST /v1/publish HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.as_bytes().chunks(16 * 1024) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    ctx.tr.push(
+        crate::transcript::Dir::Sent,
+        &chan,
+        format!(
+            "POST /v1/publish [transfer-encoding: chunked] <{} bytes in chunks>",
+            body.len()
+        ),
+    );
+    // a server may answer 413 before it has read everything: a failed write is fine
+    let _ = s.write_all(&req).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(ctx.step() * 2, s.read_to_end(&mut got)).await;
+    if got.is_empty() {
+        return Err(
+            CheckFailure::fail("no answer to a chunked publish").actual(format!("{read:?}"))
+        );
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // the answer itself may be chunked: keep the JSON object of it
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        rest.find('{')
+            .and_then(|a| rest.rfind('}').map(|b| rest[a..=b].to_string()))
+            .unwrap_or_default()
+    } else {
+        rest.to_string()
+    };
+    ctx.tr.push(
+        crate::transcript::Dir::Recv,
+        &chan,
+        format!("{status} {body}"),
+    );
+    Ok((status, body))
 }
 
 async fn pub_21(ctx: Ctx) -> CheckResult {
