@@ -1,6 +1,7 @@
 //! Checks of the LIM group: limits, bad input, slow consumers.
 
 use super::common::{expect_marker, publish_marker, subscribe};
+use crate::attack::rss_kib;
 use crate::check;
 use crate::client::OpenOptions;
 use crate::ctx::{ensure, CheckFailure, CheckResult, Ctx};
@@ -416,12 +417,6 @@ async fn lim_12(ctx: Ctx) -> CheckResult {
         ),
         format!("event {n} after {} ms", worst.as_millis()),
     )
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// LIM-13's publishing: rounds of events of 32 KiB to the organization of
