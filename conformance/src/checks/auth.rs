@@ -1,6 +1,9 @@
 //! Checks of the AUTH group: JWT at the Socket.IO CONNECT.
 
-use super::auth_tokens::{identity_smuggling, refused_on_every_path, refused_with_reason, Forgery};
+use super::auth_tokens::{
+    claim_checked_on_every_path, identity_smuggling, refused_on_every_path, refused_with_reason,
+    Forgery,
+};
 use super::common::{
     accept, accept_claims, alg_ctx, claims, expect_marker, publish_marker, reject, reject_claims,
     reject_token, silence,
@@ -633,7 +636,8 @@ async fn configured_claim(ctx: Ctx, claim: &str, env: &str) -> CheckResult {
             c.insert(claim.into(), json!(["other", "more"]));
             reject_claims(&pctx, &c, "invalid_claims").await?;
         }
-        Ok(())
+        // "a token" is every token: auth:refresh and publish check it too
+        claim_checked_on_every_path(&pctx, claim, &want).await
     }
     .await;
     inst.stop().await;

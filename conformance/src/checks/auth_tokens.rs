@@ -6,8 +6,8 @@
 //! pointing elsewhere; RFC 8725 §3.1, §3.10). Also the client-controlled
 //! places where an identity could be smuggled in beside the token (AUTH-1).
 
-use super::common::{expect_marker, publish_marker, reject};
-use crate::client::OpenOptions;
+use super::common::{accepted_id, expect_marker, publish_marker, reject, MARKER};
+use crate::client::{OpenOptions, WsClient};
 use crate::ctx::{ensure_json, CheckFailure, CheckResult, Ctx};
 use crate::expect;
 use crate::tokens::{self, client_claims, publisher_claims, Alg};
@@ -25,6 +25,11 @@ const FOREIGN_RS256_JWK: &str = include_str!("../../keys/foreign-rs256.jwk.json"
 const FOREIGN_ES256_JWK: &str = include_str!("../../keys/foreign-es256.jwk.json");
 /// An HMAC secret no server under test is configured with.
 const FOREIGN_SECRET: &[u8] = b"roomcast-conformance-foreign-secret-0123456789";
+/// Self-signed certificates of the foreign key pairs (for `x5u` headers).
+const FOREIGN_RS256_CERT: &str = include_str!("../../keys/foreign-rs256.crt.pem");
+const FOREIGN_ES256_CERT: &str = include_str!("../../keys/foreign-es256.crt.pem");
+/// The `kid` of the foreign keys in the key server's JWK sets.
+const FOREIGN_KID: &str = "roomcast-foreign";
 
 /// One way of forging a token for an algorithm.
 #[derive(Debug, Clone)]
@@ -35,9 +40,11 @@ pub enum Forgery {
     ForeignKey,
     /// Signed with a foreign key whose public half (or secret) is in the `jwk` header.
     EmbeddedJwk,
-    /// Signed with a foreign key; `jku` names a key set elsewhere.
+    /// Signed with a foreign key; `jku` names a JWK set of the harness's
+    /// [`KeyServer`] that holds that key.
     Jku,
-    /// Signed with a foreign key; `x5u` names a certificate elsewhere.
+    /// Signed with a foreign key; `x5u` names its certificate on the harness's
+    /// [`KeyServer`] (RS256, ES256; an HMAC secret has no certificate).
     X5u,
     /// Signed with a foreign key (HS256: the empty secret); `kid` points elsewhere.
     KidElsewhere,
@@ -84,12 +91,19 @@ impl Forgery {
         }
     }
 
-    /// The forged token for `claims`.
+    /// Does the forgery name a URL the [`KeyServer`] at `keys` serves?
+    fn fetches(&self) -> bool {
+        matches!(self, Forgery::Jku | Forgery::X5u)
+    }
+
+    /// The forged token for `claims`; `keys` is the base URL of the key
+    /// server that `jku` and `x5u` headers name.
     pub fn forge(
         &self,
         ctx: &Ctx,
         alg: Alg,
         claims: &Map<String, Value>,
+        keys: &str,
     ) -> Result<String, CheckFailure> {
         let (jose, mut key, jwk) = foreign(alg)?;
         let mut header = json!({ "alg": alg.as_str(), "typ": "JWT" });
@@ -98,10 +112,10 @@ impl Forgery {
             Forgery::ForeignKey => {}
             Forgery::EmbeddedJwk => header["jwk"] = jwk,
             Forgery::Jku => {
-                header["jku"] = json!("http://127.0.0.1:9/.well-known/jwks.json");
-                header["kid"] = json!("roomcast-foreign");
+                header["jku"] = json!(format!("{keys}/jwks/{}.json", alg.as_str()));
+                header["kid"] = json!(FOREIGN_KID);
             }
-            Forgery::X5u => header["x5u"] = json!("http://127.0.0.1:9/roomcast-foreign.pem"),
+            Forgery::X5u => header["x5u"] = json!(format!("{keys}/x5u/{}.pem", alg.as_str())),
             Forgery::KidElsewhere => {
                 if alg == Alg::Hs256 {
                     // the classic: a key file path whose content is empty
@@ -158,6 +172,96 @@ fn foreign(alg: Alg) -> Result<(Algorithm, EncodingKey, Value), CheckFailure> {
     })
 }
 
+/// A loopback HTTP server for the key material that forged `jku` and `x5u`
+/// headers name: `/jwks/{ALG}.json` (the foreign key of ALG as a JWK set, `kid`
+/// [`FOREIGN_KID`]) and `/x5u/{ALG}.pem` (its certificate). A server that fetches
+/// what a token names then verifies the forgery and accepts it, which the check
+/// sees; with nothing to fetch it would fail closed and the check could not
+/// tell. A server on another host cannot reach it: against `--target` on
+/// another machine such a server is not caught (it fails closed).
+pub struct KeyServer {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KeyServer {
+    /// Binds 127.0.0.1 on a free port and serves until dropped.
+    pub async fn start() -> Result<KeyServer, CheckFailure> {
+        let harness = |e: std::io::Error| {
+            CheckFailure::error(
+                format_args!("the harness could not start its loopback key server: {e}"),
+                "free a loopback port for the harness; the server is not at fault",
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(harness)?;
+        let base = format!("http://{}", listener.local_addr().map_err(harness)?);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_key(stream));
+            }
+        });
+        Ok(KeyServer { base, task })
+    }
+}
+
+impl Drop for KeyServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Answers one HTTP/1.x request of a [`KeyServer`], then closes.
+async fn serve_key(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf));
+        match read.await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = match key_file(path) {
+        Some(body) => ("200 OK", body),
+        None => ("404 Not Found", String::new()),
+    };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The body of a [`KeyServer`] path, if it serves one.
+fn key_file(path: &str) -> Option<String> {
+    let alg = |s: &str| {
+        [Alg::Hs256, Alg::Rs256, Alg::Es256]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    };
+    if let Some(a) = path
+        .strip_prefix("/jwks/")
+        .and_then(|p| p.strip_suffix(".json"))
+    {
+        let (_, _, mut jwk) = foreign(alg(a)?).ok()?;
+        jwk["kid"] = json!(FOREIGN_KID);
+        jwk["alg"] = json!(a);
+        return Some(json!({ "keys": [jwk] }).to_string());
+    }
+    match path.strip_prefix("/x5u/")?.strip_suffix(".pem")? {
+        "RS256" => Some(FOREIGN_RS256_CERT.to_string()),
+        "ES256" => Some(FOREIGN_ES256_CERT.to_string()),
+        _ => None,
+    }
+}
+
 /// A compact JWS with exactly this header (which jsonwebtoken's `Header` cannot always express).
 fn sign_raw(
     header: &Value,
@@ -196,6 +300,15 @@ pub async fn refused_with_reason(
 ) -> CheckResult {
     let org = ctx.uniq("org");
     let user = ctx.uniq("u");
+    // what forged jku / x5u headers name, served for the whole run of forgeries
+    let keys = if forgeries.iter().any(Forgery::fetches) {
+        Some(KeyServer::start().await?)
+    } else {
+        None
+    };
+    let base = keys
+        .as_ref()
+        .map_or("http://127.0.0.1:9", |k| k.base.as_str());
     let mut refresher = if ctx.has_feature("refresh") {
         Some(ctx.connect(&org, &user).await?.0)
     } else {
@@ -204,7 +317,7 @@ pub async fn refused_with_reason(
     let r = async {
         for f in forgeries {
             let what = f.what(alg);
-            let t = f.forge(ctx, alg, &client_claims(&org, &user))?;
+            let t = f.forge(ctx, alg, &client_claims(&org, &user), base)?;
             reject(
                 ctx,
                 Some(json!({ "token": t })),
@@ -214,25 +327,9 @@ pub async fn refused_with_reason(
             .await
             .map_err(|e| at(e, &what, "at CONNECT"))?;
             if let Some(c) = refresher.as_mut() {
-                let ack = c
-                    .emit_ack("auth:refresh", vec![json!({ "token": t })])
-                    .await?;
-                let got = ack.first().cloned().unwrap_or(Value::Null);
-                let got_reason = got.pointer("/error/reason").cloned().unwrap_or(Value::Null);
-                ensure_json(
-                    &format!("{what} in auth:refresh: the ack's ok"),
-                    &json!(false),
-                    got.get("ok").unwrap_or(&Value::Null),
-                )
-                .and_then(|_| {
-                    ensure_json(
-                        &format!("{what} in auth:refresh: the reason"),
-                        &json!(reason),
-                        &got_reason,
-                    )
-                })?;
+                refresh_refused(c, &what, &t, reason).await?;
             }
-            let p = f.forge(ctx, alg, &publisher_claims(Some(&org)))?;
+            let p = f.forge(ctx, alg, &publisher_claims(Some(&org)), base)?;
             let body = json!({ "room": format!("org:{org}"), "type": "test:forged", "payload": 1 });
             let r = ctx.publish(&p, &body).await?;
             expect::http_error(&r, 401, "AUTH_FAILED")
@@ -249,6 +346,106 @@ pub async fn refused_with_reason(
     if let Some(c) = refresher {
         c.close().await;
     }
+    r
+}
+
+/// `auth:refresh` with `token` on `c` is a failed ack with `reason` (the socket stays).
+async fn refresh_refused(c: &mut WsClient, what: &str, token: &str, reason: &str) -> CheckResult {
+    let ack = c
+        .emit_ack("auth:refresh", vec![json!({ "token": token })])
+        .await?;
+    let got = ack.first().cloned().unwrap_or(Value::Null);
+    let got_reason = got.pointer("/error/reason").cloned().unwrap_or(Value::Null);
+    ensure_json(
+        &format!("{what} in auth:refresh: the ack's ok"),
+        &json!(false),
+        got.get("ok").unwrap_or(&Value::Null),
+    )?;
+    ensure_json(
+        &format!("{what} in auth:refresh: the reason"),
+        &json!(reason),
+        &got_reason,
+    )
+}
+
+/// A configured claim check (AUTH-29 `iss`, AUTH-30 `aud`) on the token paths
+/// beside CONNECT, against a server (`ctx`) configured to want `claim` =
+/// `want`: a token without the claim, or with another value, is refused in
+/// `auth:refresh` when declared (`invalid_claims`, the socket stays) and as a
+/// publish token (401 `AUTH_FAILED`, nothing delivered); the same tokens
+/// carrying `want` are accepted on both (so a refusal is for the claim).
+pub async fn claim_checked_on_every_path(ctx: &Ctx, claim: &str, want: &str) -> CheckResult {
+    let alg = ctx.minter.primary();
+    let (org, user) = (ctx.uniq("org"), ctx.uniq("u"));
+    let with = |mut c: Map<String, Value>, v: Option<&str>| {
+        match v {
+            Some(v) => c.insert(claim.into(), json!(v)),
+            None => c.remove(claim),
+        };
+        c
+    };
+    let client = |v| {
+        ctx.minter
+            .sign_with(alg, &with(client_claims(&org, &user), v))
+    };
+    let publisher = |v| {
+        ctx.minter
+            .sign_with(alg, &with(publisher_claims(Some(&org)), v))
+    };
+    let (mut c, _) = ctx.connect_token(&client(Some(want))?).await?;
+    let r = async {
+        let bad = [
+            (format!("a token without {claim}"), None),
+            (
+                format!("a token whose {claim} is someone else's"),
+                Some("someone-else"),
+            ),
+        ];
+        let body = |ty: &str| json!({ "room": format!("org:{org}"), "type": ty, "payload": 1 });
+        for (what, v) in bad {
+            if ctx.has_feature("refresh") {
+                refresh_refused(&mut c, &what, &client(v)?, "invalid_claims").await?;
+            }
+            let r = ctx.publish(&publisher(v)?, &body("test:claim")).await?;
+            expect::http_error(&r, 401, "AUTH_FAILED")
+                .map_err(|e| at(e, &what, "as a publish token"))?;
+        }
+        if ctx.has_feature("refresh") {
+            let ack = c
+                .emit_ack(
+                    "auth:refresh",
+                    vec![json!({ "token": client(Some(want))? })],
+                )
+                .await?;
+            ensure_json(
+                &format!(
+                    "auth:refresh with a token whose {claim} is the configured one: the ack's ok"
+                ),
+                &json!(true),
+                ack.first()
+                    .and_then(|a| a.get("ok"))
+                    .unwrap_or(&Value::Null),
+            )?;
+        }
+        // the configured value publishes, and the refused publishes delivered nothing
+        let r = ctx.publish(&publisher(Some(want))?, &body(MARKER)).await?;
+        if r.status != 202 {
+            return Err(CheckFailure::fail(format!(
+                "a publish token whose {claim} is the configured one was not accepted"
+            ))
+            .expected("202")
+            .actual(format!("{} {}", r.status, r.text())));
+        }
+        let m = accepted_id(&r.json().unwrap_or(Value::Null));
+        expect_marker(
+            &mut c,
+            &m,
+            &format!("after publish tokens with a wrong {claim}"),
+        )
+        .await
+    }
+    .await;
+    c.close().await;
     r
 }
 

@@ -18,10 +18,12 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// The reference server binary, built first if it is missing.
+/// The reference server binary, built (or brought up to date) first.
 pub fn reference_server() -> PathBuf {
-    let bin = target_dir().join("debug").join("roomcast-server");
-    if !bin.exists() {
+    // Built once per test process, also when a binary exists: a stale one left by an
+    // older checkout would otherwise be tested (and blamed) instead of this source.
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -34,7 +36,8 @@ pub fn reference_server() -> PathBuf {
             .status()
             .expect("cargo build -p reference-server could not be started");
         assert!(status.success(), "building the reference server failed");
-    }
+    });
+    let bin = target_dir().join("debug").join("roomcast-server");
     assert!(bin.exists(), "{} is missing after the build", bin.display());
     bin
 }
