@@ -36,8 +36,8 @@ pub(crate) fn filters(file: &str) -> &'static [&'static str] {
         "rules.rs" => &["ROOM", "LIFE", "ENV"],
         "auth.rs" => &["AUTH", "LIFE", "PUB"],
         "publish.rs" => &["PUB", "ENV"],
-        "session.rs" | "engine_session.rs" => &["WIRE", "AUTH", "LIM"],
-        "hub.rs" => &["ROOM", "PUB", "ENV", "LIFE", "LIM"],
+        "session.rs" | "engine_session.rs" => &["WIRE", "AUTH", "LIM", "LIFE"],
+        "hub.rs" => &["ROOM", "PUB", "ENV", "LIFE", "LIM", "OPS"],
         _ => &[],
     }
 }

@@ -129,6 +129,14 @@ async fn life_3(ctx: Ctx) -> CheckResult {
             &a,
         )?;
     }
+    // An empty token is no token, as at CONNECT (AUTH-8): missing_token, not
+    // invalid_token (a mutant of the reference server that verified "" survived).
+    let a = refresh(&mut c, json!({ "token": "" })).await?;
+    ensure_json(
+        "refresh with {\"token\":\"\"}",
+        &failed_ack("missing_token"),
+        &a,
+    )?;
     c.close().await;
     Ok(())
 }

@@ -239,14 +239,14 @@ async fn lim_10(ctx: Ctx) -> CheckResult {
 /// The slow-consumer scenario: one client stops reading, events of ~8 KiB are
 /// published into its room; returns (slow was dropped, every event reached the
 /// fast one in order, worst delivery latency).
-struct SlowOutcome {
-    slow_dropped: bool,
+pub(super) struct SlowOutcome {
+    pub(super) slow_dropped: bool,
     fast_all: bool,
     fast_detail: String,
     worst: Duration,
 }
 
-async fn slow_consumer(ctx: &Ctx, events: usize) -> Result<SlowOutcome, CheckFailure> {
+pub(super) async fn slow_consumer(ctx: &Ctx, events: usize) -> Result<SlowOutcome, CheckFailure> {
     let org = ctx.uniq("org");
     let room = format!("org:{org}:site:s1");
     let token = ctx.token(&org, &ctx.uniq("slow"))?;
@@ -351,7 +351,7 @@ async fn slow_consumer(ctx: &Ctx, events: usize) -> Result<SlowOutcome, CheckFai
 }
 
 /// A context with a small outbound queue when spawning, and how many events overflow it.
-async fn queue_ctx(
+pub(super) async fn queue_ctx(
     ctx: &Ctx,
 ) -> Result<(Ctx, Option<crate::spawn::Instance>, usize), CheckFailure> {
     if ctx.cfg.spawn.is_some() {

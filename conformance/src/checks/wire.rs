@@ -504,7 +504,23 @@ async fn wire_13(ctx: Ctx) -> CheckResult {
         Err(e) => Err(
             CheckFailure::fail("an EVENT before CONNECT did not close the connection").actual(e),
         ),
-    }
+    }?;
+    // Not only EVENTs: an ACK before CONNECT closes too (a mutant of the reference
+    // server that ignored non-EVENT packets of unconnected namespaces survived).
+    let mut c = ctx.open().await?;
+    c.send_text(format!("43{ns_prefix}1[]")).await?;
+    closed(&mut c, "an ACK before CONNECT").await?;
+    // After the client's DISCONNECT the namespace is not connected any more (a
+    // mutant of the reference server that forgot the DISCONNECT survived).
+    let (mut c, _) = ctx.connect(&ctx.uniq("org"), &ctx.uniq("u")).await?;
+    c.send_text(format!("41{ns_prefix}")).await?;
+    c.send_text(format!("42{ns_prefix}[\"subscribe:site\",\"s1\"]"))
+        .await?;
+    closed(
+        &mut c,
+        "an EVENT after the client's DISCONNECT of the namespace",
+    )
+    .await
 }
 
 async fn wire_14(ctx: Ctx) -> CheckResult {
