@@ -23,8 +23,9 @@ use anyhow::{bail, Context as _};
 use crate::cargo_cmd;
 use crate::conformance::{harness_args, target_dir};
 
-/// The rule files of `reference-server/src` mutated by default. `session.rs` is
-/// taken as `engine_session.rs` when only that name exists.
+/// The rule files of `reference-server/src` mutated by default. `session.rs` (the
+/// Socket.IO namespace state machine) is taken as `namespace_gate.rs`, its later
+/// name, when only that one exists, and the other way round.
 pub(crate) const RULE_FILES: [&str; 5] =
     ["rules.rs", "auth.rs", "publish.rs", "session.rs", "hub.rs"];
 
@@ -36,7 +37,8 @@ pub(crate) fn filters(file: &str) -> &'static [&'static str] {
         "rules.rs" => &["ROOM", "LIFE", "ENV"],
         "auth.rs" => &["AUTH", "LIFE", "PUB"],
         "publish.rs" => &["PUB", "ENV"],
-        "session.rs" | "engine_session.rs" => &["WIRE", "AUTH", "LIM", "LIFE"],
+        "session.rs" | "namespace_gate.rs" => &["WIRE", "AUTH", "LIM", "LIFE"],
+        "engine_session.rs" => &["WIRE", "LIM", "LIFE"],
         "hub.rs" => &["ROOM", "PUB", "ENV", "LIFE", "LIM", "OPS"],
         _ => &[],
     }
@@ -80,15 +82,21 @@ pub(crate) fn json_array(items: &[String]) -> String {
     format!("[{}]", quoted.join(","))
 }
 
-/// The file name to mutate: `session.rs` falls back to `engine_session.rs`.
+/// The file name to mutate: `session.rs` and `namespace_gate.rs` stand for each other.
 fn resolve(root: &Path, file: &str) -> anyhow::Result<String> {
     let name = file.trim_start_matches("reference-server/src/");
     let src = root.join("reference-server/src");
     if src.join(name).is_file() {
         return Ok(name.to_owned());
     }
-    if name == "session.rs" && src.join("engine_session.rs").is_file() {
-        return Ok("engine_session.rs".to_owned());
+    // the Socket.IO namespace state machine was `session.rs` before it was renamed
+    for (old, new) in [
+        ("session.rs", "namespace_gate.rs"),
+        ("namespace_gate.rs", "session.rs"),
+    ] {
+        if name == old && src.join(new).is_file() {
+            return Ok(new.to_owned());
+        }
     }
     bail!("reference-server/src/{name} does not exist")
 }
@@ -192,7 +200,10 @@ mod tests {
 
     #[test]
     fn every_rule_file_has_filters_and_the_oracle_args_carry_them() {
-        for f in RULE_FILES.iter().chain(&["engine_session.rs"]) {
+        for f in RULE_FILES
+            .iter()
+            .chain(&["namespace_gate.rs", "engine_session.rs"])
+        {
             assert!(!filters(f).is_empty(), "{f}");
         }
         let a = oracle_args(Path::new("/r"), "rules.rs", false);

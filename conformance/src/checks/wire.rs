@@ -527,9 +527,29 @@ async fn wire_14(ctx: Ctx) -> CheckResult {
     let (mut c, _) = ctx.connect(&ctx.uniq("org"), &ctx.uniq("u")).await?;
     let token = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
     let nsp = ctx.nsp().to_string();
-    c.send_connect(&nsp, Some(json!({ "token": token })))
+    c.send_connect(&nsp, Some(json!({ "token": token.clone() })))
         .await?;
-    closed(&mut c, "a second CONNECT").await
+    closed(&mut c, "a second CONNECT").await?;
+    // Once the client's DISCONNECT has left the namespace, no socket of the
+    // connection is connected to it: a CONNECT connects again (a mutant of the
+    // reference server that forgot the DISCONNECT and closed here survived).
+    let (mut c, _) = ctx.connect(&ctx.uniq("org"), &ctx.uniq("u")).await?;
+    let ns_prefix = if nsp == "/" {
+        String::new()
+    } else {
+        format!("{nsp},")
+    };
+    c.send_text(format!("41{ns_prefix}")).await?;
+    let reply = c.connect_ns(&nsp, Some(json!({ "token": token }))).await?;
+    ensure(
+        reply.is_ok(),
+        "a CONNECT after the client's own DISCONNECT was refused",
+        "a CONNECT reply",
+        format!("{reply:?}"),
+    )?;
+    c.expect_event("system:connected").await?;
+    c.close().await;
+    Ok(())
 }
 
 async fn wire_15(ctx: Ctx) -> CheckResult {
