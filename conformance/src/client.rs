@@ -115,6 +115,9 @@ pub struct WsClient {
     next_ack: u64,
     step: Duration,
     closed: Option<CloseInfo>,
+    /// Connection-state recovery is declared: an event may carry its recovery
+    /// offset (a string) after the envelope (ENV-1, FAN-11).
+    pub recovery_offsets: bool,
 }
 
 /// Turns `http://h:p` into `ws://h:p`.
@@ -265,6 +268,7 @@ impl WsClient {
             next_ack: 1,
             step,
             closed: None,
+            recovery_offsets: false,
         })
     }
 
@@ -561,6 +565,9 @@ impl WsClient {
                 "expected the event {name:?} next, got {got:?} {}",
                 Value::Array(args)
             )));
+        }
+        if self.recovery_offsets && args.len() == 2 && args[1].is_string() {
+            args.pop(); // the recovery offset
         }
         if args.len() != 1 {
             return Err(ClientError::Unexpected(format!(

@@ -107,10 +107,11 @@ pub struct Args {
     #[arg(long, value_name = "PROGRAM")]
     pub redis_server: Option<String>,
     /// Where the FAULT group gets its Redis: `process` (redis-server on a free
-    /// port, with AOF where a scenario restarts it), `docker` (testcontainers;
-    /// not built in: such scenarios SKIP), a `redis://` URL (scenarios that kill,
-    /// pause or restart Redis SKIP), or `auto` (default: process where
-    /// redis-server runs, else docker where an engine is reachable).
+    /// port, with AOF where a scenario restarts it), `docker` (a Redis 7
+    /// container through testcontainers; needs the `docker` feature and a
+    /// reachable engine, else such scenarios SKIP with the fix), a `redis://`
+    /// URL (scenarios that kill, pause or restart Redis SKIP), or `auto`
+    /// (default: process where redis-server runs, else docker).
     #[arg(long, value_name = "auto|process|docker|URL")]
     pub redis: Option<String>,
     /// Run the model-based property test with this many cases instead of the checks.

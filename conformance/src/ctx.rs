@@ -246,7 +246,7 @@ impl Ctx {
             .get(i)
             .cloned()
             .unwrap_or_else(|| self.target().to_string());
-        Ok(WsClient::open(
+        let mut c = WsClient::open(
             &self.tr,
             &base,
             &self.cfg.path,
@@ -254,7 +254,9 @@ impl Ctx {
             opts,
             self.step(),
         )
-        .await?)
+        .await?;
+        c.recovery_offsets = self.has_feature("recovery");
+        Ok(c)
     }
 
     /// Opens, sends CONNECT with `{"token"}` and expects CONNECT then

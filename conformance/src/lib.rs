@@ -31,6 +31,8 @@ pub mod http;
 pub mod model;
 pub mod polling;
 pub mod redis;
+#[cfg(feature = "docker")]
+pub mod redis_docker;
 pub mod report;
 pub mod runner;
 pub mod shapes;

@@ -2,6 +2,8 @@
 //! that cluster checks can stop it, pause it, kill its clients and bring it
 //! back. Without persistence by default; with an append-only file in a
 //! temporary directory when a scenario restarts it and Redis must keep its data.
+//! With `--redis docker` (feature `docker`) the same operations drive a Redis 7
+//! container instead ([`crate::redis_docker`]).
 
 use crate::spawn::free_port;
 use std::path::Path;
@@ -20,6 +22,9 @@ pub struct RedisServer {
     program: String,
     /// The data directory of an AOF-backed server (removed on drop).
     dir: Option<PathBuf>,
+    /// `--redis docker`: a container instead of a process.
+    #[cfg(feature = "docker")]
+    container: Option<crate::redis_docker::RedisContainer>,
 }
 
 impl RedisServer {
@@ -48,7 +53,22 @@ impl RedisServer {
             port,
             program: program.to_string(),
             dir,
+            #[cfg(feature = "docker")]
+            container: None,
         })
+    }
+
+    /// Like [`RedisServer::stopped`], for the given mode: a container with
+    /// [`RedisMode::Docker`], else a `redis-server` process.
+    pub fn stopped_for(mode: &RedisMode, program: &str, aof: bool) -> Result<RedisServer, String> {
+        #[cfg(feature = "docker")]
+        if *mode == RedisMode::Docker {
+            let mut r = Self::stopped(program, false)?;
+            r.container = Some(crate::redis_docker::RedisContainer::new(r.port, aof));
+            return Ok(r);
+        }
+        let _ = mode;
+        Self::stopped(program, aof)
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -63,6 +83,21 @@ impl RedisServer {
 
     /// (Re)starts the server on its port and waits until it accepts connections.
     pub async fn up(&mut self) -> Result<(), String> {
+        #[cfg(feature = "docker")]
+        if let Some(c) = self.container.as_mut() {
+            c.up().await?;
+            // a container takes longer than a process
+            for _ in 0..300 {
+                if self.command(&["PING"]).await.is_ok() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            return Err(format!(
+                "the Redis container did not answer PING on {} within 9 s",
+                self.port
+            ));
+        }
         let port = self.port.to_string();
         let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
         let dir_text = self.dir.as_ref().map(|d| d.to_string_lossy().into_owned());
@@ -98,14 +133,23 @@ impl RedisServer {
 
     /// Stops the server (SIGKILL: an outage, not a shutdown).
     pub async fn down(&mut self) {
+        #[cfg(feature = "docker")]
+        if let Some(c) = self.container.as_mut() {
+            return c.down().await;
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill().await;
             let _ = c.wait().await;
         }
     }
 
-    /// Sends a signal (`STOP`, `CONT`) to the running server.
-    pub fn signal(&self, sig: &str) -> Result<(), String> {
+    /// Sends a signal (`STOP`, `CONT`) to the running server (a container is
+    /// paused and unpaused).
+    pub async fn signal(&self, sig: &str) -> Result<(), String> {
+        #[cfg(feature = "docker")]
+        if let Some(c) = self.container.as_ref() {
+            return c.signal(sig).await;
+        }
         let pid = self.pid().ok_or("redis-server is not running")?;
         let ok = std::process::Command::new("kill")
             .arg(format!("-{sig}"))
@@ -183,9 +227,11 @@ impl Drop for RedisServer {
 pub enum RedisMode {
     /// `redis-server` processes on free ports, one per scenario.
     Process,
-    /// Containers through testcontainers: not built into this harness, so the
-    /// scenarios SKIP with this reason.
-    Docker(String),
+    /// Redis 7 containers through testcontainers (feature `docker`, engine reachable).
+    Docker,
+    /// `--redis docker` where it cannot work: the scenarios SKIP with this
+    /// reason, which names the fix.
+    DockerUnavailable(String),
     /// A server given by URL: scenarios that kill, pause or restart it SKIP.
     Url(String),
 }
@@ -198,12 +244,17 @@ pub fn resolve_mode(
     docker_reachable: bool,
 ) -> Result<RedisMode, String> {
     let docker = || {
-        RedisMode::Docker(if docker_reachable {
-            "--redis docker: this harness is built without testcontainers; use --redis process"
-                .into()
+        if !cfg!(feature = "docker") {
+            RedisMode::DockerUnavailable(
+                "--redis docker: this harness was built without the `docker` feature (testcontainers); rebuild it with `cargo build -p conformance --features docker`, or use --redis process (redis-server on PATH)".into(),
+            )
+        } else if !docker_reachable {
+            RedisMode::DockerUnavailable(
+                "--redis docker: no Docker engine is reachable (no /var/run/docker.sock, DOCKER_HOST unset or naming a missing socket); start Docker, or use --redis process (redis-server on PATH)".into(),
+            )
         } else {
-            "--redis docker: no Docker engine is reachable (no /var/run/docker.sock, no DOCKER_HOST)".into()
-        })
+            RedisMode::Docker
+        }
     };
     match choice.unwrap_or("auto") {
         "process" => Ok(RedisMode::Process),
@@ -235,9 +286,24 @@ pub fn program_runs(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether a Docker engine looks reachable (`DOCKER_HOST` or the default socket).
+/// Whether a Docker engine looks reachable: `DOCKER_HOST` (a `unix://` one
+/// whose socket exists, or any other scheme), else the default socket.
 pub fn docker_reachable() -> bool {
-    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
+    docker_host_reachable(
+        std::env::var("DOCKER_HOST").ok().as_deref(),
+        Path::new("/var/run/docker.sock").exists(),
+    )
+}
+
+/// [`docker_reachable`] without the environment: `host` is `DOCKER_HOST`.
+pub fn docker_host_reachable(host: Option<&str>, default_socket: bool) -> bool {
+    match host.filter(|h| !h.is_empty()) {
+        Some(h) => match h.strip_prefix("unix://") {
+            Some(path) => Path::new(path).exists(),
+            None => true,
+        },
+        None => default_socket,
+    }
 }
 
 #[cfg(test)]
@@ -254,14 +320,40 @@ mod tests {
             resolve_mode(Some("redis://h:1"), "x", false),
             Ok(RedisMode::Url("redis://h:1".into()))
         );
+        // docker without an engine (or without the feature): a reason with its fix
+        let fix = if cfg!(feature = "docker") {
+            "no Docker engine"
+        } else {
+            "--features docker"
+        };
         assert!(
-            matches!(resolve_mode(Some("docker"), "x", false), Ok(RedisMode::Docker(r)) if r.contains("no Docker engine"))
+            matches!(resolve_mode(Some("docker"), "x", false), Ok(RedisMode::DockerUnavailable(r)) if r.contains(fix) && r.contains("--redis process"))
+        );
+        assert_eq!(
+            resolve_mode(Some("docker"), "x", true).map(|m| m == RedisMode::Docker),
+            Ok(cfg!(feature = "docker"))
         );
         // auto: a program that does not run, no engine: docker with its reason
         assert!(matches!(
             resolve_mode(None, "/nonexistent/redis-server", false),
-            Ok(RedisMode::Docker(_))
+            Ok(RedisMode::DockerUnavailable(_))
         ));
+        // auto: redis-server runs (cargo, which answers --version, stands in for it): a process
+        assert_eq!(
+            resolve_mode(None, env!("CARGO"), false),
+            Ok(RedisMode::Process)
+        );
         assert!(resolve_mode(Some("mysql://x"), "x", false).is_err());
+    }
+
+    #[test]
+    fn docker_host_decides_reachability() {
+        assert!(!docker_host_reachable(
+            Some("unix:///nonexistent/docker.sock"),
+            true
+        ));
+        assert!(docker_host_reachable(Some("tcp://10.0.0.1:2375"), false));
+        assert!(docker_host_reachable(None, true));
+        assert!(!docker_host_reachable(Some(""), false));
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{harness, reference_server, require_node_peer, NODE_FEATURES, REFERENCE_FLAGS};
+use common::{harness, node_peer_args, reference_server, require_node_peer, REFERENCE_FLAGS};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -42,17 +42,7 @@ fn reference_server_passes() {
 #[test]
 fn node_peer_passes_every_must() {
     require_node_peer();
-    let run = harness(
-        &[
-            "--spawn",
-            "node fixtures/peers/node/server.js",
-            "--features",
-            NODE_FEATURES,
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let run = harness(&node_peer_args(), &[]);
     let v = run.json();
     let failed_musts: Vec<_> = run
         .with_verdict("FAIL")
@@ -109,6 +99,19 @@ fn faulty_node_variants_fail_on_their_requirement() {
     require_node_peer();
     let all = faults();
     assert!(all.len() >= 12, "FAULTS.md lists only {} faults", all.len());
+    // HONESTY_FAULTS=AUTH-,token-in-error-body runs the faults whose name or
+    // requirement starts with one of these (a targeted run; CI runs them all)
+    let only = std::env::var("HONESTY_FAULTS").unwrap_or_default();
+    let only: Vec<&str> = only.split(',').filter(|p| !p.is_empty()).collect();
+    let all: Vec<Fault> = all
+        .into_iter()
+        .filter(|f| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|p| f.name.starts_with(p) || f.requirement.starts_with(p))
+        })
+        .collect();
     let queue = Arc::new(Mutex::new(all.iter().cloned().collect::<VecDeque<_>>()));
     let misses = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..2)
@@ -119,18 +122,9 @@ fn faulty_node_variants_fail_on_their_requirement() {
                     break;
                 };
                 let filter = filter_for(&f.requirement);
-                let mut args = vec![
-                    "--spawn",
-                    "node fixtures/peers/node/server.js",
-                    "--features",
-                    NODE_FEATURES,
-                    "--format",
-                    "json",
-                    // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
-                    "--strict",
-                    "--filter",
-                    &filter,
-                ];
+                let mut args = node_peer_args();
+                // SHOULD faults (e.g. PUB-26, OPS-6) are WARN without it
+                args.extend(["--strict", "--filter", &filter]);
                 if f.cluster {
                     // FAULT checks need a cluster of two (FAN checks start their own)
                     args.extend(["--instances", "2"]);
@@ -164,22 +158,8 @@ fn faulty_node_variants_fail_on_their_requirement() {
 #[test]
 fn a_full_suite_run_catches_a_fault_on_its_requirement() {
     require_node_peer();
-    let run = harness(
-        &[
-            "--spawn",
-            "node fixtures/peers/node/server.js",
-            "--features",
-            NODE_FEATURES,
-            "--format",
-            "json",
-        ],
-        &[("ROOMCAST_FAULT", "cross-org-leak")],
-    );
-    let fails: Vec<String> = run
-        .with_verdict("FAIL")
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
+    let run = harness(&node_peer_args(), &[("ROOMCAST_FAULT", "cross-org-leak")]);
+    let fails = run.failed_ids();
     assert!(
         fails.contains(&"ROOM-19".to_string()),
         "cross-org-leak not caught by ROOM-19: {fails:?}"
@@ -197,14 +177,7 @@ fn a_full_suite_run_catches_a_fault_on_its_requirement() {
 fn settings_under_other_names_are_errors_until_mapped() {
     require_node_peer();
     let checks = ["WIRE-4", "WIRE-5", "AUTH-31", "AUTH-35"];
-    let mut args = vec![
-        "--spawn",
-        "node fixtures/peers/node/server.js",
-        "--features",
-        NODE_FEATURES,
-        "--format",
-        "json",
-    ];
+    let mut args = node_peer_args();
     for id in checks {
         args.extend(["--filter", id]);
     }
@@ -251,4 +224,89 @@ fn settings_under_other_names_are_errors_until_mapped() {
         run.stdout
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// The Node peer's Redis Streams fan-out (`ROOMCAST_PEER_FANOUT=streams`) is the
+/// correct base of the streams-mode faults in FAULTS.md: on a 2-instance cluster
+/// it PASSes FAN-4 (a SHOULD, so `--strict`) and every FAULT scenario, which the
+/// stock pub/sub peer cannot; each of those faults then FAILs one of them
+/// (`faulty_node_variants_fail_on_their_requirement`).
+#[test]
+fn node_streams_fanout_passes_fan_4_and_the_fault_group() {
+    require_node_peer();
+    let mut args = node_peer_args();
+    args.extend([
+        "--instances",
+        "2",
+        "--strict",
+        "--filter",
+        "FAN-4",
+        "--filter",
+        "FAULT",
+    ]);
+    let run = harness(&args, &[("ROOMCAST_PEER_FANOUT", "streams")]);
+    let mut passed: Vec<String> = run
+        .with_verdict("PASS")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    passed.sort();
+    assert_eq!(
+        passed,
+        ["FAN-4", "FAULT-1", "FAULT-2", "FAULT-3", "FAULT-4", "FAULT-5", "FAULT-6"],
+        "the streams fan-out must pass: FAIL {:?} ERROR {:?}\n{}",
+        run.with_verdict("FAIL"),
+        run.with_verdict("ERROR"),
+        run.stderr
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// A stock Socket.IO 4.8 server with connection-state recovery on (the Node
+/// peer with `ROOMCAST_PEER_RECOVERY=true`) adds `pid` to the CONNECT reply and
+/// an offset to every event: declared as `recovery`, it conforms (WIRE-10,
+/// ENV-1, FAN-11); undeclared, those extras are FAILs. A wrong extra argument
+/// (an object, fault `extra-event-arg`) FAILs ENV-1 even with recovery declared.
+#[test]
+fn a_stock_server_with_recovery_conforms_once_declared() {
+    require_node_peer();
+    let recovery = [("ROOMCAST_PEER_RECOVERY", "true")];
+    let run_with = |features: &str, env: &[(&str, &str)]| {
+        let args = [
+            "--spawn",
+            "node fixtures/peers/node/server.js",
+            "--features",
+            features,
+            "--format",
+            "json",
+            "--filter",
+            "ENV",
+            "--filter",
+            "WIRE-10",
+            "--filter",
+            "AUTH-1",
+        ];
+        harness(&args, env)
+    };
+    let run = run_with("polling,bearer-header,refresh,recovery", &recovery);
+    assert!(
+        run.with_verdict("FAIL").is_empty() && run.code == Some(0),
+        "recovery declared: {:?}\n{}",
+        run.with_verdict("FAIL"),
+        run.stderr
+    );
+    let run = run_with("polling,bearer-header,refresh", &recovery);
+    let fails = run.failed_ids();
+    assert!(
+        fails.contains(&"WIRE-10".to_string()) && fails.contains(&"ENV-1".to_string()),
+        "recovery not declared, pid and offsets must FAIL: {fails:?}"
+    );
+    let mut env = recovery.to_vec();
+    env.push(("ROOMCAST_FAULT", "extra-event-arg"));
+    let run = run_with("polling,bearer-header,refresh,recovery", &env);
+    let fails = run.failed_ids();
+    assert!(
+        fails.contains(&"ENV-1".to_string()),
+        "an object after the envelope is no recovery offset: {fails:?}"
+    );
 }

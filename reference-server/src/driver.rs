@@ -1,43 +1,48 @@
-//! The per-session driver task: feeds client packets and timer ticks through the
-//! sans-io parts ([`crate::session`], [`crate::rules`], [`crate::auth`]) and applies
-//! their decisions: frames into the session's outbox, joins and leaves in the hub,
-//! and the end of the session.
+//! The per-session driver task: feeds client packets and the clock through the sans-io
+//! parts ([`crate::namespace_gate`], [`crate::timers`], [`crate::rules`], [`crate::auth`]) and
+//! applies their decisions: frames into the session's outbox, joins and leaves in the
+//! hub, and the end of the session. In compliance mode [`crate::compliance`] answers
+//! the packets instead of the Roomcast rules. It owns no timer of its own: it sleeps until
+//! [`ConnectionTimers::poll_timeout`] and hands the time to
+//! [`ConnectionTimers::handle_timeout`].
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use protocol::engineio;
 use protocol::roomcast::codes::{self, ErrorCode};
 use protocol::roomcast::event_type::EventType;
 use protocol::roomcast::timestamp::Timestamp;
 use protocol::socketio::{Decoder, Packet, PacketData};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::auth::{self, HandshakeTokens};
-use crate::engine_session::{random_id, EngineSession, Inbound, SessionKind};
-use crate::envelope::{envelope_text, now_ms};
+use crate::clock::now_ms;
+use crate::compliance::ComplianceEcho;
+use crate::engine_session::{random_id, EngineSession, Inbound, InboundRx, SessionKind};
+use crate::envelope::envelope_text;
 use crate::hub::{CloseReason, Frame};
+use crate::namespace_gate::{Gate, NamespaceGate};
 use crate::rules::{self, Reply, SocketRules};
-use crate::session::{Gate, NamespaceGate};
 use crate::shared::{PendingSlot, Shared};
+use crate::timers::{token_deadline, ConnectionTimers, TimerEvent, TimerSettings};
+
+/// The driver's clock: tokio's, so that a test runtime with paused time moves it too.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// The instant at which `exp + leeway` (seconds since the epoch) passes.
 fn expiry_instant(exp: i64, leeway: i64) -> Instant {
-    let deadline_ms = exp.saturating_add(leeway).saturating_mul(1000);
-    let delta = deadline_ms.saturating_sub(now_ms()).max(0);
-    Instant::now() + Duration::from_millis(u64::try_from(delta).unwrap_or(0))
+    token_deadline(exp, leeway, now(), now_ms())
 }
 
 struct NspSocket {
     nsp: String,
     sid: String,
     rules: Option<SocketRules>,
-    expires_at: Option<Instant>,
 }
 
 /// What the driver loop does after one input.
@@ -58,14 +63,11 @@ pub(crate) struct Driver {
     gate: NamespaceGate,
     decoder: Decoder,
     sockets: Vec<NspSocket>,
-    next_ping: Option<Instant>,
-    pong_deadline: Option<Instant>,
-    next_ack: u64,
-    pending_acks: Vec<(String, u64)>,
+    timers: ConnectionTimers,
+    /// Compliance mode's echo handlers, in place of the Roomcast rules.
+    compliance: Option<ComplianceEcho>,
     /// Counts against the caps on sessions without a namespace until one connects.
     pending: Option<PendingSlot>,
-    /// A polling session with no request by then is abandoned (LIM-18).
-    first_poll_deadline: Option<Instant>,
     connect_failures: u32,
 }
 
@@ -78,16 +80,20 @@ impl Driver {
         tokens: HandshakeTokens,
         pending: PendingSlot,
     ) -> Driver {
-        let now = Instant::now();
-        let first_poll_deadline = (*session.transport.borrow()
-            == crate::engine_session::TransportState::Polling)
-            .then(|| now + shared.config.limits.first_poll_timeout);
-        let gate = NamespaceGate::new(
-            shared.served.clone(),
-            now.into_std(),
-            shared.config.connect_timeout,
+        let polling = *session.transport.borrow() == crate::engine_session::TransportState::Polling;
+        let timers = ConnectionTimers::new(
+            now(),
+            TimerSettings {
+                ping_interval: shared.config.ping_interval,
+                ping_timeout: shared.config.ping_timeout,
+                connect_timeout: (kind == SessionKind::SocketIo)
+                    .then_some(shared.config.connect_timeout),
+                // A polling session with no request by then is abandoned (LIM-18).
+                first_poll_timeout: polling.then_some(shared.config.limits.first_poll_timeout),
+            },
         );
-        let next_ping = Some(now + shared.config.ping_interval);
+        let gate = NamespaceGate::new(shared.served.clone());
+        let compliance = shared.config.compliance.then(ComplianceEcho::default);
         Driver {
             shared,
             session,
@@ -95,13 +101,11 @@ impl Driver {
             tokens,
             gate,
             decoder: Decoder::new(),
-            sockets: Vec::new(),
-            next_ping,
-            pong_deadline: None,
-            next_ack: 0,
-            pending_acks: Vec::new(),
+            // One namespace per session is the rule: no room reserved for four.
+            sockets: Vec::with_capacity(1),
+            timers,
+            compliance,
             pending: Some(pending),
-            first_poll_deadline,
             connect_failures: 0,
         }
     }
@@ -109,8 +113,8 @@ impl Driver {
     /// A namespace connected: the session no longer counts as pending.
     fn mark_connected(&mut self, nsp: &str) {
         self.gate.mark_connected(nsp);
+        self.timers.on_connected();
         self.pending = None;
-        self.first_poll_deadline = None;
     }
 
     fn push(&self, frame: Frame) {
@@ -138,57 +142,37 @@ impl Driver {
         }
     }
 
-    fn next_deadline(&self) -> Instant {
-        let mut d = Instant::now() + Duration::from_secs(3600);
-        if self.kind == SessionKind::SocketIo {
-            if let Some(c) = self.gate.connect_deadline() {
-                d = d.min(Instant::from_std(c));
-            }
-        }
-        let timers = [self.next_ping, self.pong_deadline, self.first_poll_deadline];
-        for t in timers.into_iter().flatten() {
-            d = d.min(t);
-        }
-        for s in &self.sockets {
-            if let Some(e) = s.expires_at {
-                d = d.min(e);
-            }
-        }
-        d
-    }
-
     /// Runs the session to its end.
-    pub(crate) async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
+    pub(crate) async fn run(mut self, mut inbound: InboundRx) {
         let mut kill = self.session.outbox.subscribe_kill();
         let mut shutdown = self.shared.shutdown.subscribe();
         let (reason, tell) = loop {
-            let deadline = self.next_deadline();
+            let deadline = self.timers.poll_timeout();
             let step = tokio::select! {
                 biased;
                 r = crate::hub::wait_killed(&mut kill) => break (r, false),
-                _ = crate::hub::wait_true(&mut shutdown) => Step::End(CloseReason::ServerShutdown),
+                _ = crate::shutdown::requested(&mut shutdown) => Step::End(CloseReason::ServerShutdown),
                 m = inbound.recv() => match m {
                     Some(Inbound::Packet(p)) => self.on_engine(*p),
                     Some(Inbound::Closed(r)) => Step::End(r),
                     None => Step::End(CloseReason::TransportClose),
                 },
-                _ = tokio::time::sleep_until(deadline) => self.on_timer(Instant::now()),
+                _ = sleep_until(deadline) => self.on_timeout(now()),
             };
             match step {
                 Step::Continue => {}
                 Step::End(r) => break (r, true),
             }
         };
-        self.finish(reason, tell).await;
+        // Boxed: the ending's state is not carried in every idle session's future.
+        Box::pin(self.finish(reason, tell)).await;
     }
 
     fn on_engine(&mut self, p: engineio::Packet) -> Step {
         use engineio::Packet as E;
         match p {
             E::Pong(_) => {
-                if self.pong_deadline.take().is_some() {
-                    self.next_ping = Some(Instant::now() + self.shared.config.ping_interval);
-                }
+                self.timers.on_pong(now());
                 Step::Continue
             }
             // "invalid heartbeat direction"
@@ -228,46 +212,46 @@ impl Driver {
         }
     }
 
-    fn on_timer(&mut self, now: Instant) -> Step {
-        if self.first_poll_deadline.is_some_and(|d| now >= d) {
-            self.first_poll_deadline = None;
-            if !self.session.polled.load(Relaxed) {
-                self.shared.metrics.abandoned_sessions.fetch_add(1, Relaxed);
-                return Step::End(CloseReason::TransportClose);
+    /// Runs the timers due at `now` and acts on what they ask for.
+    fn on_timeout(&mut self, now: Instant) -> Step {
+        self.timers.handle_timeout(now);
+        while let Some(event) = self.timers.poll_event() {
+            if let Step::End(reason) = self.on_timer_event(event) {
+                return Step::End(reason);
             }
-        }
-        if self.kind == SessionKind::SocketIo && self.gate.connect_timed_out(now.into_std()) {
-            return Step::End(CloseReason::ConnectTimeout);
-        }
-        if self.pong_deadline.is_some_and(|d| now >= d) {
-            return Step::End(CloseReason::PingTimeout);
-        }
-        if let Some(scheduled) = self.next_ping.filter(|d| now >= *d) {
-            self.push(Frame::Text(
-                engineio::Packet::Ping(String::new()).encode_text().into(),
-            ));
-            self.next_ping = None;
-            // Counted from when the ping was due, so timer lateness does not add up.
-            self.pong_deadline = Some(scheduled + self.shared.config.ping_timeout);
-        }
-        let expired: Vec<String> = self
-            .sockets
-            .iter()
-            .filter(|s| s.expires_at.is_some_and(|e| now >= e))
-            .map(|s| s.nsp.clone())
-            .collect();
-        if !expired.is_empty() {
-            for nsp in &expired {
-                self.push_envelope(
-                    nsp,
-                    rules::EV_ERROR,
-                    rules::error_payload(ErrorCode::TokenExpired, rules::MSG_EXPIRED),
-                );
-            }
-            self.shared.metrics.token_expiries.fetch_add(1, Relaxed);
-            return Step::End(CloseReason::TokenExpired);
         }
         Step::Continue
+    }
+
+    fn on_timer_event(&mut self, event: TimerEvent) -> Step {
+        match event {
+            TimerEvent::FirstPollDeadline => {
+                if self.session.polled.load(Relaxed) {
+                    return Step::Continue;
+                }
+                self.shared.metrics.abandoned_sessions.fetch_add(1, Relaxed);
+                Step::End(CloseReason::TransportClose)
+            }
+            TimerEvent::ConnectTimeout => Step::End(CloseReason::ConnectTimeout),
+            TimerEvent::PingTimeout => Step::End(CloseReason::PingTimeout),
+            TimerEvent::SendPing => {
+                self.push(Frame::Text(
+                    engineio::Packet::Ping(String::new()).encode_text().into(),
+                ));
+                Step::Continue
+            }
+            TimerEvent::TokenExpired(nsps) => {
+                for nsp in &nsps {
+                    self.push_envelope(
+                        nsp,
+                        rules::EV_ERROR,
+                        rules::error_payload(ErrorCode::TokenExpired, rules::MSG_EXPIRED),
+                    );
+                }
+                self.shared.metrics.token_expiries.fetch_add(1, Relaxed);
+                Step::End(CloseReason::TokenExpired)
+            }
+        }
     }
 
     fn on_socketio(&mut self, p: Packet) -> Step {
@@ -294,19 +278,15 @@ impl Driver {
 
     fn connect(&mut self, nsp: String, auth: Option<Value>) -> Step {
         let sid = random_id();
-        if self.shared.config.compliance {
-            self.push_packet(&Packet::new(
-                &nsp,
-                PacketData::Connect(Some(json!({ "sid": sid }))),
-            ));
-            let auth = auth.unwrap_or_else(|| json!({}));
-            self.push_packet(&Packet::event(&nsp, "auth", vec![auth], None));
+        if self.compliance.is_some() {
+            for p in ComplianceEcho::on_connect(&nsp, &sid, auth) {
+                self.push_packet(&p);
+            }
             self.mark_connected(&nsp);
             self.sockets.push(NspSocket {
                 nsp,
                 sid,
                 rules: None,
-                expires_at: None,
             });
             return Step::Continue;
         }
@@ -352,7 +332,7 @@ impl Driver {
                 return Step::Continue;
             }
         };
-        let expires_at = Some(expiry_instant(identity.exp, verifier.leeway()));
+        let expires_at = expiry_instant(identity.exp, verifier.leeway());
         let rules = SocketRules::new(identity, self.shared.config.max_subscriptions);
         self.push_packet(&Packet::new(
             &nsp,
@@ -376,19 +356,21 @@ impl Driver {
         );
         self.shared.metrics.sockets_connected.fetch_add(1, Relaxed);
         self.mark_connected(&nsp);
+        self.timers.set_token_expiry(&nsp, expires_at);
         self.sockets.push(NspSocket {
             nsp,
             sid,
             rules: Some(rules),
-            expires_at,
         });
         Step::Continue
     }
 
     fn deliver(&mut self, p: Packet) -> Step {
         let nsp = p.nsp;
-        if self.shared.config.compliance {
-            self.compliance(&nsp, p.data);
+        if let Some(compliance) = self.compliance.as_mut() {
+            if let Some(reply) = compliance.on_packet(&nsp, p.data) {
+                self.push_packet(&reply);
+            }
             return Step::Continue;
         }
         let PacketData::Event { args, ack } = p.data else {
@@ -416,7 +398,8 @@ impl Driver {
             self.shared.hub.leave(room, self.session.outbox.id);
         }
         if let Some(exp) = outcome.new_exp {
-            socket.expires_at = Some(expiry_instant(exp, verifier.leeway()));
+            self.timers
+                .set_token_expiry(&nsp, expiry_instant(exp, verifier.leeway()));
             info!(event = "refresh", sid = %socket.sid, exp, "token refreshed");
         }
         match (outcome.reply, ack) {
@@ -437,96 +420,6 @@ impl Driver {
             _ => {}
         }
         Step::Continue
-    }
-
-    /// Compliance mode (socket.io-protocol test-suite): echo and ack handlers.
-    fn compliance(&mut self, nsp: &str, data: PacketData) {
-        match data {
-            PacketData::Event { args, ack } => self.compliance_event(nsp, args, ack, Vec::new()),
-            PacketData::BinaryEvent {
-                args,
-                ack,
-                attachments,
-            } => self.compliance_event(nsp, args, ack, attachments),
-            PacketData::Ack { args, ack } => self.compliance_ack(nsp, args, ack, Vec::new()),
-            PacketData::BinaryAck {
-                args,
-                ack,
-                attachments,
-            } => self.compliance_ack(nsp, args, ack, attachments),
-            _ => {}
-        }
-    }
-
-    fn emit_raw(&self, nsp: &str, args: Vec<Value>, ack: Option<u64>, attachments: Vec<Bytes>) {
-        let data = if attachments.is_empty() {
-            PacketData::Event { args, ack }
-        } else {
-            PacketData::BinaryEvent {
-                args,
-                ack,
-                attachments,
-            }
-        };
-        self.push_packet(&Packet::new(nsp, data));
-    }
-
-    fn compliance_event(
-        &mut self,
-        nsp: &str,
-        mut args: Vec<Value>,
-        ack: Option<u64>,
-        attachments: Vec<Bytes>,
-    ) {
-        let name = args.first().and_then(Value::as_str).map(str::to_owned);
-        match name.as_deref() {
-            Some("message") => {
-                if let Some(first) = args.first_mut() {
-                    *first = Value::String("message-back".into());
-                }
-                self.emit_raw(nsp, args, None, attachments);
-            }
-            Some("message-with-ack") => {
-                if let Some(id) = ack {
-                    let rest: Vec<Value> = args.into_iter().skip(1).collect();
-                    let data = if attachments.is_empty() {
-                        PacketData::Ack {
-                            args: rest,
-                            ack: id,
-                        }
-                    } else {
-                        PacketData::BinaryAck {
-                            args: rest,
-                            ack: id,
-                            attachments,
-                        }
-                    };
-                    self.push_packet(&Packet::new(nsp, data));
-                }
-            }
-            Some("emit-with-ack") => {
-                let id = self.next_ack;
-                self.next_ack += 1;
-                self.pending_acks.push((nsp.to_owned(), id));
-                self.emit_raw(nsp, args, Some(id), attachments);
-            }
-            _ => {}
-        }
-    }
-
-    fn compliance_ack(&mut self, nsp: &str, args: Vec<Value>, ack: u64, attachments: Vec<Bytes>) {
-        let Some(pos) = self
-            .pending_acks
-            .iter()
-            .position(|(n, id)| n == nsp && *id == ack)
-        else {
-            return;
-        };
-        self.pending_acks.swap_remove(pos);
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(Value::String("emit-with-ack".into()));
-        all.extend(args);
-        self.emit_raw(nsp, all, None, attachments);
     }
 
     fn release(&self, socket: &NspSocket, reason: CloseReason) {
@@ -553,7 +446,10 @@ impl Driver {
             self.release(&socket, reason);
         }
         self.gate.mark_disconnected(nsp);
-        self.pending_acks.retain(|(n, _)| n != nsp);
+        self.timers.clear_token_expiry(nsp);
+        if let Some(compliance) = self.compliance.as_mut() {
+            compliance.on_disconnect(nsp);
+        }
     }
 
     /// Ends the session: leaves every room first (nothing is delivered afterwards),
@@ -612,5 +508,13 @@ impl Driver {
         }
         debug!(engine_sid = %self.session.sid, reason = reason.as_str(), "connection closed");
         self.shared.unregister(&self.session.sid);
+    }
+}
+
+/// Sleeps until `deadline`, or forever when no timer runs.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
     }
 }

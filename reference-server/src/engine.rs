@@ -4,7 +4,7 @@
 //! ```text
 //!  transport reader ──Inbound──▶ driver task (Socket.IO + Roomcast rules, timers)
 //!                                   │ pushes frames
-//!  hub (publish) ──shared frame──▶ Outbox: bounded mpsc ──▶ writer (WS task or polling GET)
+//!  hub (publish) ──shared frame──▶ Outbox: bounded queue ──▶ writer (WS task or polling GET)
 //! ```
 //! Each session has one bounded outbound queue. The WebSocket writer drains everything
 //! queued (`recv_many`), `feed`s it and flushes once; a polling GET returns everything
@@ -17,18 +17,21 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use protocol::engineio::{self, OpenPacket};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::engine_session::{EngineSession, Inbound, TransportState};
-use crate::hub::{CloseReason, Frame, Outbox};
+use crate::hub::{CloseReason, Frame, Outbox, OutboxRx};
 use crate::shared::Shared;
 
 /// The WebSocket stream over a hyper upgrade.
 pub(crate) type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// A WebSocket on the heap: passed down the async calls as one pointer, so that every
+/// connection's task future does not hold a copy of the ~350-byte stream per call level.
+pub(crate) type BoxedWs = Box<Ws>;
 
 /// The open packet text for a session.
 pub(crate) fn open_packet(shared: &Shared, sid: &str, upgrades: bool) -> String {
@@ -48,17 +51,23 @@ pub(crate) fn open_packet(shared: &Shared, sid: &str, upgrades: bool) -> String 
 }
 
 /// The WebSocket configuration: `maxPayload` bounds a frame and a message (close 1009
-/// above it); small read buffers keep idle connections cheap.
+/// above it). The read buffer is small because it is allocated (and zeroed) for every
+/// connection while clients send little (pongs, CONNECT, subscriptions); a larger
+/// message reserves its own length. A batch of frames is written once it passes 16 KiB
+/// (a socket keeps at most that much write capacity after a burst).
 pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
-        .read_buffer_size(4096)
-        .write_buffer_size(64 * 1024)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(16 * 1024)
 }
 
+/// Bytes of a WebSocket's read buffer (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 512;
+
 /// Serves a direct WebSocket connection: open packet, then reader and writer.
-pub(crate) async fn serve_direct_ws(shared: Arc<Shared>, ws: Ws, session: Arc<EngineSession>) {
+pub(crate) async fn serve_direct_ws(shared: Arc<Shared>, ws: BoxedWs, session: Arc<EngineSession>) {
     let open = open_packet(&shared, &session.sid, false);
     let _ = session.outbox.push(Frame::Text(open.into()));
     let guard = Arc::clone(&session.rx).lock_owned().await;
@@ -67,7 +76,11 @@ pub(crate) async fn serve_direct_ws(shared: Arc<Shared>, ws: Ws, session: Arc<En
 
 /// Serves a WebSocket that upgrades an existing polling session: `2probe` → `3probe`,
 /// pending polls answered `6`, then `5` switches the session to this socket.
-pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<EngineSession>) {
+pub(crate) async fn serve_upgrade_ws(
+    shared: Arc<Shared>,
+    ws: BoxedWs,
+    session: Arc<EngineSession>,
+) {
     let (mut sink, mut stream) = ws.split();
     let wait = shared.config.ping_interval + shared.config.ping_timeout;
     let first = tokio::time::timeout(wait, stream.next()).await;
@@ -121,8 +134,8 @@ pub(crate) async fn serve_upgrade_ws(shared: Arc<Shared>, ws: Ws, session: Arc<E
 /// Runs reader and writer of a WebSocket-carried session until it ends.
 async fn run_ws(
     session: Arc<EngineSession>,
-    ws: Ws,
-    rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
+    ws: BoxedWs,
+    rx: tokio::sync::OwnedMutexGuard<OutboxRx>,
 ) {
     let (sink, stream) = ws.split();
     let limit = if session.frame_per_write { 1 } else { 256 };
@@ -138,12 +151,17 @@ async fn run_ws(
     }
 }
 
-async fn ws_reader(mut stream: futures_util::stream::SplitStream<Ws>, session: Arc<EngineSession>) {
-    let mut kill = session.outbox.subscribe_kill();
+async fn ws_reader(
+    mut stream: futures_util::stream::SplitStream<BoxedWs>,
+    session: Arc<EngineSession>,
+) {
+    let mut signal = session.outbox.subscribe_kill();
+    // One waiter for the whole connection, not one registered per message.
+    let mut killed = std::pin::pin!(crate::hub::wait_killed(&mut signal));
     loop {
         let msg = tokio::select! {
             biased;
-            _ = crate::hub::wait_killed(&mut kill) => return,
+            _ = killed.as_mut() => return,
             m = stream.next() => m,
         };
         let inbound = match msg {
@@ -169,20 +187,24 @@ async fn ws_reader(mut stream: futures_util::stream::SplitStream<Ws>, session: A
 }
 
 async fn ws_writer(
-    mut sink: futures_util::stream::SplitSink<Ws, Message>,
-    mut rx: tokio::sync::OwnedMutexGuard<mpsc::Receiver<Frame>>,
+    mut sink: futures_util::stream::SplitSink<BoxedWs, Message>,
+    mut rx: tokio::sync::OwnedMutexGuard<OutboxRx>,
     outbox: Arc<Outbox>,
     limit: usize,
 ) {
-    let mut kill = outbox.subscribe_kill();
+    let mut signal = outbox.subscribe_kill();
+    // One waiter for the whole connection; it is only polled while the writer waits
+    // (for frames or for the socket), so a busy writer registers nothing per wake-up.
+    let mut killed = std::pin::pin!(crate::hub::wait_killed(&mut signal));
     let mut batch: Vec<Frame> = Vec::new();
     loop {
         let n = tokio::select! {
             biased;
-            _ = crate::hub::wait_killed(&mut kill) => break,
             n = rx.recv_many(&mut batch, limit) => n,
+            _ = killed.as_mut() => break,
         };
-        if n == 0 {
+        // A killed connection writes nothing more, even with frames queued.
+        if n == 0 || outbox.killed().is_some() {
             break;
         }
         let write = async {
@@ -209,8 +231,8 @@ async fn ws_writer(
         };
         let result = tokio::select! {
             biased;
-            _ = crate::hub::wait_killed(&mut kill) => break,
             r = write => r,
+            _ = killed.as_mut() => break,
         };
         batch.clear();
         match result {
@@ -261,7 +283,6 @@ pub(crate) async fn poll_get(
         session.outbox.kill(CloseReason::TransportClose);
         return Ok(engineio::Packet::Close.encode_text());
     }
-    let mut transport = session.transport.subscribe();
     let mut kill = session.outbox.subscribe_kill();
     let mut batch = Vec::new();
     tokio::select! {
@@ -272,7 +293,7 @@ pub(crate) async fn poll_get(
             CloseReason::ServerShutdown => Err(HandshakeError::UnknownSid),
             _ => Ok(engineio::Packet::Close.encode_text()),
         },
-        _ = async { let _ = transport.wait_for(|t| *t != TransportState::Polling).await; } => return Ok(engineio::Packet::Noop.encode_text()),
+        _ = session.transport.wait_for(|t| t != TransportState::Polling) => return Ok(engineio::Packet::Noop.encode_text()),
         n = rx.recv_many(&mut batch, 512) => if n == 0 { return Ok(engineio::Packet::Close.encode_text()) },
     }
     let mut body = String::new();

@@ -25,12 +25,12 @@
 //! Redis Cluster slot.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Value};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, Value};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -287,6 +287,9 @@ struct Inner {
     probe_seen: AtomicU64,
     /// Highest sequence number this instance's appends were given.
     appended_seq: AtomicU64,
+    /// Redis's clock less this instance's wall clock (ms), from `TIME` at each reader
+    /// connect: the read lag compares stream ids (Redis's clock) with Redis's time.
+    clock_offset_ms: AtomicI64,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -407,7 +410,14 @@ impl RedisFanout {
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
     ) -> Result<RedisFanout, redis::RedisError> {
-        let client = redis::Client::open(cfg.url.as_str())?;
+        // TCP_NODELAY (redis-rs leaves Nagle on): concurrent publishes share the append
+        // connection, and with Nagle each append would wait for the previous reply's ACK.
+        let info = cfg
+            .url
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         metrics.redis_enabled.store(true, Relaxed);
         let instance = format!("{:016x}", rand::random::<u64>());
         let inner = Arc::new(Inner {
@@ -423,6 +433,7 @@ impl RedisFanout {
             started: Instant::now(),
             probe_seen: AtomicU64::new(NEVER),
             appended_seq: AtomicU64::new(0),
+            clock_offset_ms: AtomicI64::new(0),
         });
         info!(
             event = "fanout",
@@ -567,14 +578,8 @@ async fn link_task(inner: Arc<Inner>) {
 /// Reads the stream in order from the last id and serves the local sockets.
 async fn read_task(inner: Arc<Inner>) {
     let mut backoff = Backoff::new();
-    // Start at this instance's start time, not at the newest entry when Redis first
-    // answers: sockets may connect while Redis is still down, and the events other
-    // instances accept meanwhile are theirs too (FAULT-6). (Stream ids are Redis
-    // server time: instance and Redis clocks are assumed in step, as NTP keeps them.)
-    let start_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let mut last_id: Option<String> = Some(format!("{start_ms}-0"));
+    // Set when Redis first answers: this instance's start time on Redis's clock.
+    let mut last_id: Option<String> = None;
     let mut cursor = SeqCursor::default();
     let mut was_up = false;
     loop {
@@ -585,6 +590,23 @@ async fn read_task(inner: Arc<Inner>) {
                 continue;
             }
         };
+        match redis::cmd("TIME").query_async(&mut conn).await {
+            Ok(now) => {
+                let redis_ms = time_ms(now);
+                let offset = i64::try_from(redis_ms)
+                    .unwrap_or(i64::MAX)
+                    .saturating_sub(crate::clock::now_ms());
+                inner.clock_offset_ms.store(offset, Relaxed);
+                if last_id.is_none() {
+                    last_id = Some(start_id(redis_ms, inner.started.elapsed()));
+                }
+            }
+            Err(e) => {
+                warn!(event = "redis_down", error = %e, "Redis TIME failed; retrying");
+                tokio::time::sleep(backoff.next()).await;
+                continue;
+            }
+        }
         backoff.reset();
         if was_up {
             inner.metrics.redis_reconnects.fetch_add(1, Relaxed);
@@ -598,7 +620,8 @@ async fn read_task(inner: Arc<Inner>) {
         inner.reader_up.store(true, Relaxed);
         inner.refresh_up();
         loop {
-            let from = last_id.clone().unwrap_or_else(|| "0-0".to_owned());
+            // (Always set above; `$`, the newest entry, would be the fallback.)
+            let from = last_id.clone().unwrap_or_else(|| "$".to_owned());
             let r: redis::RedisResult<Value> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(READ_BATCH)
@@ -617,8 +640,7 @@ async fn read_task(inner: Arc<Inner>) {
                 }
             };
             for e in decode_entries(&v) {
-                deliver(&inner, &mut cursor, &e);
-                last_id = Some(e.id);
+                last_id = Some(deliver(&inner, &mut cursor, e));
             }
         }
         inner.reader_up.store(false, Relaxed);
@@ -627,8 +649,25 @@ async fn read_task(inner: Arc<Inner>) {
     }
 }
 
-/// Serves one entry: an event to the local members of its room, a probe to readiness.
-fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: &Entry) {
+/// Redis `TIME` (seconds and microseconds) in milliseconds since the epoch.
+fn time_ms((secs, micros): (u64, u64)) -> u64 {
+    secs.saturating_mul(1000).saturating_add(micros / 1000)
+}
+
+/// The stream id from which a reader starts: the instance's start time on Redis's clock,
+/// `redis_now_ms` (from `TIME`) less the time since the instance started. Not the newest
+/// entry when Redis first answers: sockets may connect while Redis is still down, and the
+/// events other instances accept meanwhile are theirs too (FAULT-6). Stream ids are
+/// Redis's clock, so the instance's own wall clock, which may disagree with it, plays no
+/// part.
+fn start_id(redis_now_ms: u64, since_start: Duration) -> String {
+    let since_ms = u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX);
+    format!("{}-0", redis_now_ms.saturating_sub(since_ms))
+}
+
+/// Serves one entry: an event to the local members of its room (its frame text moves
+/// into the one frame every member shares), a probe to readiness. Returns the entry's id.
+fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: Entry) -> String {
     let m = &inner.metrics;
     match cursor.observe(e.seq) {
         SeqStep::First | SeqStep::Next => {}
@@ -646,27 +685,27 @@ fn deliver(inner: &Inner, cursor: &mut SeqCursor, e: &Entry) {
             );
         }
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     if let Some(ms) = e.id_ms() {
-        let lag = now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+        // Both on Redis's clock: the stream id and this instance's time plus the offset.
+        let redis_now = crate::clock::now_ms().saturating_add(inner.clock_offset_ms.load(Relaxed));
+        let lag = redis_now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
         m.redis_read_lag_ms.store(lag.max(0), Relaxed);
     }
     let behind = inner.appended_seq.load(Relaxed).saturating_sub(e.seq);
     m.redis_read_lag_events
         .store(i64::try_from(behind).unwrap_or(i64::MAX), Relaxed);
-    match &e.body {
+    match e.body {
         Body::Event { room, frame } => {
             inner
                 .hub
-                .publish(room, &Frame::Text(Utf8Bytes::from(frame.clone())));
+                .publish(&room, &Frame::Text(Utf8Bytes::from(frame)));
         }
-        Body::Probe { instance } if *instance == inner.instance => {
+        Body::Probe { instance } if instance == inner.instance => {
             inner.probe_seen.store(inner.since_start_ms(), Relaxed);
         }
         Body::Probe { .. } => {}
     }
+    e.id
 }
 
 #[cfg(test)]
@@ -734,6 +773,16 @@ mod tests {
         assert_eq!(c.observe(15), SeqStep::Gap(3));
         assert_eq!(c.observe(1), SeqStep::Reset);
         assert_eq!(c.observe(2), SeqStep::Next);
+    }
+
+    #[test]
+    fn fault_6_the_reader_starts_at_the_instance_start_on_redis_clock() {
+        // Redis says 1 700 000 000.250 s; the instance started 4.5 s ago.
+        let redis_now = time_ms((1_700_000_000, 250_999));
+        assert_eq!(redis_now, 1_700_000_000_250);
+        let id = start_id(redis_now, Duration::from_millis(4500));
+        assert_eq!(id, "1699999995750-0");
+        assert_eq!(start_id(time_ms((1, 0)), Duration::from_secs(60)), "0-0");
     }
 
     #[test]

@@ -11,15 +11,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
-
 use crate::metrics::Metrics;
-pub use crate::outbox::{wait_killed, CloseReason, Frame, Outbox, QueueFull};
-
-/// Waits until a boolean watch turns true (or its sender is gone).
-pub async fn wait_true(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|v| *v).await;
-}
+pub use crate::outbox::{
+    wait_killed, CloseReason, Empty, Frame, KillSignal, Outbox, OutboxRx, QueueFull,
+};
 
 type Members = HashMap<u64, Arc<Outbox>>;
 type Shard = RwLock<HashMap<Box<str>, Members>>;

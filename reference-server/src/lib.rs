@@ -3,18 +3,20 @@
 //! sans-io `protocol` crate.
 //!
 //! ```text
-//!   TCP ─ hyper http1 ─┬─ /socket.io/ ── engine (WS | polling) ── driver ── session/rules/auth
+//!   TCP ─ hyper http1 ─┬─ /socket.io/ ── engine (WS | polling) ── driver ── namespace_gate/timers/rules/auth
 //!                      ├─ POST /v1/publish ── auth ── fanout ─(memory | Redis stream)─ hub ──(one shared frame)──▶ outboxes
 //!                      └─ /healthz /readyz /metrics
 //! ```
 //!
-//! The rules are sans-io modules ([`session`], [`rules`], [`auth`]) tested without
+//! The rules are sans-io modules ([`namespace_gate`], [`timers`], [`rules`], [`auth`]) tested without
 //! sockets; [`Server`] is the I/O shell. Start one in-process with
 //! [`Server::bind`] and [`Server::run_until`].
 #![forbid(unsafe_code)]
 
 pub mod auth;
 mod body;
+mod clock;
+mod compliance;
 pub mod config;
 mod driver;
 mod engine;
@@ -22,16 +24,19 @@ mod engine_session;
 mod envelope;
 mod fanout;
 mod fanout_redis;
+pub mod fd_limit;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod namespace_gate;
 mod outbox;
 mod publish;
 mod response;
 pub mod rules;
 mod server;
-pub mod session;
 mod shared;
+mod shutdown;
+pub mod timers;
 
 pub use config::{Args, Config, ConfigError};
 pub use server::{Server, ServerError};

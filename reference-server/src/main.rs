@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reference_server::config::ENV_ALIASES;
+use reference_server::fd_limit;
 use reference_server::{Args, Server};
 use serde_json::json;
 use tracing::{info, warn};
@@ -149,10 +150,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the open-file soft limit to the hard limit (one descriptor per connection)
+/// and logs both.
+fn raise_fd_limit() {
+    let show = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match fd_limit::raise_to_hard() {
+        Ok(l) => info!(
+            event = "fd_limit",
+            soft_before = show(l.soft_before).as_str(),
+            soft = show(l.soft).as_str(),
+            hard = show(l.hard).as_str(),
+            "open-file limit: soft raised to the hard limit"
+        ),
+        Err((e, l)) => warn!(
+            event = "fd_limit",
+            error = %e,
+            soft = show(l.soft).as_str(),
+            hard = show(l.hard).as_str(),
+            "cannot raise the open-file soft limit; connections beyond it will be refused"
+        ),
+    }
+}
+
 fn main() -> ExitCode {
     apply_env_aliases();
     let args = Args::parse();
     init_logs();
+    raise_fd_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -17,7 +17,8 @@ use tracing::debug;
 
 use crate::auth::{bearer_token, PublishAuthError};
 use crate::body::{declared_length, read_body, BodyError};
-use crate::envelope::{envelope_text, now_ms};
+use crate::clock::now_ms;
+use crate::envelope::envelope_text;
 use crate::response::{body_timeout, json_error, respond, Resp};
 use crate::shared::Shared;
 

@@ -198,11 +198,12 @@ impl SocketRules {
         verify: &dyn Fn(&str) -> Result<Identity, AuthReason>,
     ) -> Outcome {
         let result = match args.first() {
-            // Anything but an object with a non-empty string `token` is
-            // `missing_token` (LIFE-3).
+            // The CONNECT's presence rule (LIFE-3, AUTH-9): no `token` or
+            // `""` is `missing_token`, any other non-string is `invalid_token`.
             Some(Value::Object(m)) => match m.get("token") {
                 Some(Value::String(t)) if !t.is_empty() => verify(t),
-                _ => Err(AuthReason::MissingToken),
+                None | Some(Value::String(_)) => Err(AuthReason::MissingToken),
+                Some(_) => Err(AuthReason::InvalidToken),
             },
             _ => Err(AuthReason::MissingToken),
         }
@@ -436,11 +437,22 @@ mod tests {
         );
         assert_eq!(o.reply, Some(Reply::Ack(json!({"ok": true, "exp": 99}))));
         assert_eq!(o.new_exp, Some(99));
-        for bad in [json!({"token": 5}), json!("t"), json!({"token": null})] {
+        for bad in [json!({"token": ""}), json!("t"), json!({})] {
             let o = r.on_event(Some("auth:refresh"), &[bad], true, 0, &same);
             assert_eq!(
                 o.reply,
                 Some(Reply::Ack(codes::ack_auth_err(AuthReason::MissingToken)))
+            );
+        }
+        for bad in [
+            json!({"token": 5}),
+            json!({"token": null}),
+            json!({"token": {}}),
+        ] {
+            let o = r.on_event(Some("auth:refresh"), &[bad], true, 0, &same);
+            assert_eq!(
+                o.reply,
+                Some(Reply::Ack(codes::ack_auth_err(AuthReason::InvalidToken)))
             );
         }
         let o = r.on_event(Some("auth:refresh"), &[json!({})], false, 0, &same);

@@ -28,7 +28,7 @@ use crate::body::{self, BodyError};
 use crate::config::Config;
 use crate::driver::Driver;
 use crate::engine;
-use crate::engine_session::{random_id, EngineSession, SessionKind, TransportState};
+use crate::engine_session::{random_id, EngineSession, SessionKind, TransportCell, TransportState};
 use crate::fanout::Fanout;
 use crate::hub::{Hub, Outbox};
 use crate::limits::{LogLimiter, Pending, PendingFull};
@@ -71,8 +71,8 @@ pub(crate) fn new_session(
     let id = shared.next_id();
     // Headroom above the configured queue for control frames (open, acks, pings).
     let (outbox, rx) = Outbox::new(id, shared.config.outbound_queue + 16);
-    let (inbound, inbound_rx) = tokio::sync::mpsc::channel(64);
-    let (transport, _) = watch::channel(transport);
+    let (inbound, inbound_rx) = crate::engine_session::inbound_queue(64);
+    let transport = TransportCell::new(transport);
     let session = Arc::new(EngineSession {
         sid: random_id().into(),
         outbox,
@@ -216,7 +216,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, pe
                 debug!(error = %e, "HTTP connection error");
             }
         }
-        _ = crate::hub::wait_true(&mut shutdown) => {
+        _ = crate::shutdown::requested(&mut shutdown) => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(shared.config.shutdown_grace, conn).await;
         }
@@ -450,23 +450,31 @@ async fn engine_request(
                         return;
                     }
                 };
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(engine::ws_config(max_payload)),
-                )
-                .await;
+                let ws = Box::new(
+                    WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(engine::ws_config(max_payload)),
+                    )
+                    .await,
+                );
+                // The rare paths are boxed: this task lives as long as the connection,
+                // and its future is as large as its largest branch.
                 match (session, slot) {
                     _ if reject => {
-                        let mut ws = ws;
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                        Box::pin(async move {
+                            let mut ws = ws;
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                        })
+                        .await
                     }
                     (None, Some(slot)) => {
                         let session =
                             new_session(&shared, kind, tokens, TransportState::Websocket, slot);
                         engine::serve_direct_ws(shared, ws, session).await
                     }
-                    (Some(s), _) => engine::serve_upgrade_ws(shared, ws, s).await,
+                    (Some(s), _) => Box::pin(engine::serve_upgrade_ws(shared, ws, s)).await,
                     (None, None) => {}
                 }
             });

@@ -3,6 +3,8 @@
 //! - every `.rs` file of the workspace crates starts with a `//!` doc comment;
 //! - **Architecture Invariant:** `conformance` never depends on `reference-server`;
 //! - **Architecture Invariant:** `protocol` does no I/O and has no clock;
+//! - **Architecture Invariant:** the sans-io files of the reference server (listed) name
+//!   no tokio, hyper or tungstenite and read no clock;
 //! - **Architecture Invariant:** the modules of `reference-server/src` import one-way
 //!   (no cycle);
 //! - ARCHITECTURE.md's code map names every `src` file of every crate;
@@ -202,18 +204,19 @@ const IO_CRATES: [&str; 8] = [
     "redis",
     "socket2",
 ];
-/// Source patterns that read the clock or open sockets.
-/// `file:line: pattern` for every non-comment line of the `.rs` files under `dir`
-/// that contains one of `patterns`; with `skip_tests`, a file's trailing
-/// `#[cfg(test)] mod tests` is not read.
+/// `file:line: pattern` for every non-comment line of the `.rs` files at `paths` (files,
+/// or folders read whole) that contains one of `patterns`; with `skip_tests`, a file's
+/// trailing `#[cfg(test)] mod tests` is not read.
 fn lines_containing(
     root: &std::path::Path,
-    dir: &str,
+    paths: &[&str],
     patterns: &[&str],
     skip_tests: bool,
 ) -> Vec<String> {
     let mut offenders = Vec::new();
-    for f in rust_files(root, &[dir]).unwrap() {
+    let mut files = rust_files(root, paths).unwrap();
+    files.extend(paths.iter().map(|p| root.join(p)).filter(|p| p.is_file()));
+    for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         let code = if skip_tests {
             text.split("#[cfg(test)]\nmod tests").next().unwrap_or("")
@@ -236,6 +239,7 @@ fn lines_containing(
     offenders
 }
 
+/// Source patterns that read the clock or open sockets.
 const IO_PATTERNS: [&str; 7] = [
     "SystemTime::now",
     "Instant::now",
@@ -262,11 +266,78 @@ fn architecture_invariant_protocol_does_no_io_and_has_no_clock() {
         "protocol depends on I/O crates {bad:?}; it is sans-io"
     );
 
-    let offenders = lines_containing(&root, "protocol/src", &IO_PATTERNS, false);
+    let offenders = lines_containing(&root, &["protocol/src"], &IO_PATTERNS, false);
     assert!(
         offenders.is_empty(),
         "protocol/src reads the clock or opens sockets (time and bytes are passed in):\n  {}",
         offenders.join("\n  ")
+    );
+}
+
+/// The sans-io core of the reference server, file by file, and the codec it drives: the
+/// state machines, the rules, token checks, limits, the envelope, compliance mode's
+/// handlers, settings and metrics. The I/O shell (server, engine, driver, publish,
+/// fan-out, body, clock, ...) passes them bytes and the time.
+const SANS_IO_SOURCES: [&str; 10] = [
+    "protocol/src",
+    "reference-server/src/namespace_gate.rs",
+    "reference-server/src/timers.rs",
+    "reference-server/src/rules.rs",
+    "reference-server/src/auth.rs",
+    "reference-server/src/limits.rs",
+    "reference-server/src/envelope.rs",
+    "reference-server/src/compliance.rs",
+    "reference-server/src/config.rs",
+    "reference-server/src/metrics.rs",
+];
+
+/// What a sans-io source never names: a runtime, an HTTP or WebSocket stack, a clock.
+const SANS_IO_FORBIDDEN: [&str; 5] = [
+    "tokio",
+    "hyper",
+    "tungstenite",
+    "Instant::now",
+    "SystemTime::now",
+];
+
+#[test]
+fn architecture_invariant_the_sans_io_core_names_no_runtime_and_reads_no_clock() {
+    let root = project_root();
+    let missing: Vec<&&str> = SANS_IO_SOURCES
+        .iter()
+        .filter(|p| !root.join(p).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "SANS_IO_SOURCES names files that do not exist (renamed? update the list): {missing:?}"
+    );
+    let offenders = lines_containing(&root, &SANS_IO_SOURCES, &SANS_IO_FORBIDDEN, true);
+    assert!(
+        offenders.is_empty(),
+        "the sans-io core names tokio/hyper/tungstenite or reads a clock (time is passed \
+         in; the I/O shell does the rest):\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
+#[test]
+fn sans_io_check_sees_a_runtime_and_a_clock_read() {
+    let dir = std::env::temp_dir().join(format!("roomcast-tidy-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let file = dir.join("src/timers.rs");
+    std::fs::write(
+        &file,
+        "//! Doc.\n// tokio in a comment is fine\nuse tokio::time::sleep;\n\
+         fn f() { let _ = std::time::Instant::now(); }\n\
+         #[cfg(test)]\nmod tests {\n    fn t() { std::time::Instant::now(); }\n}\n",
+    )
+    .unwrap();
+    let found = lines_containing(&dir, &["src/timers.rs"], &SANS_IO_FORBIDDEN, true);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        found,
+        ["src/timers.rs:3: tokio", "src/timers.rs:4: Instant::now"],
+        "{found:?}"
     );
 }
 
@@ -522,7 +593,12 @@ const LITERAL_ENGINE_FRAMES: [&str; 9] = [
 #[test]
 fn reference_server_writes_engine_io_frames_through_protocol() {
     let root = project_root();
-    let offenders = lines_containing(&root, "reference-server/src", &LITERAL_ENGINE_FRAMES, true);
+    let offenders = lines_containing(
+        &root,
+        &["reference-server/src"],
+        &LITERAL_ENGINE_FRAMES,
+        true,
+    );
     assert!(
         offenders.is_empty(),
         "literal Engine.IO frames in reference-server/src (use protocol::engineio::Packet):\n  {}",

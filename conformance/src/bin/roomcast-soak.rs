@@ -293,24 +293,7 @@ async fn soak(
         );
         tokio::spawn(async move {
             while attacking.load(Ordering::Relaxed) {
-                let mut runs = Vec::new();
-                for _ in 0..20 {
-                    let Some(path) = polling_session(&base).await else {
-                        continue;
-                    };
-                    let addr = addr.clone();
-                    runs.push(tokio::spawn(async move {
-                        attack::trickle_post(
-                            &addr,
-                            &path,
-                            &[("Content-Type", "text/plain")],
-                            100_000,
-                            Duration::from_millis(2),
-                            Duration::from_secs(15),
-                        )
-                        .await
-                    }));
-                }
+                let runs = spawn_trickles(&base, &addr, 100_000, Duration::from_secs(15)).await;
                 for r in runs {
                     if let Ok(Ok(_)) = r.await {
                         count.fetch_add(1, Ordering::Relaxed);
@@ -476,6 +459,35 @@ async fn polling_session(base: &str) -> Option<String> {
     Some(format!("{PATH}?EIO=4&transport=polling&sid={sid}"))
 }
 
+/// Starts up to 20 polling sessions, each trickling a `bytes`-long POST body one byte
+/// every 2 ms for at most `limit`; a session whose handshake was refused is left out.
+async fn spawn_trickles(
+    base: &str,
+    addr: &str,
+    bytes: usize,
+    limit: Duration,
+) -> Vec<tokio::task::JoinHandle<std::io::Result<attack::TrickleEnd>>> {
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        let Some(path) = polling_session(base).await else {
+            continue;
+        };
+        let addr = addr.to_owned();
+        runs.push(tokio::spawn(async move {
+            attack::trickle_post(
+                &addr,
+                &path,
+                &[("Content-Type", "text/plain")],
+                bytes,
+                Duration::from_millis(2),
+                limit,
+            )
+            .await
+        }));
+    }
+    runs
+}
+
 /// MiB from KiB.
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -489,24 +501,8 @@ async fn repro(spec: &SpawnSpec, secret: &[u8]) -> anyhow::Result<std::process::
     let pid = inst.pid().context("pid")?;
     let addr = attack::host_port(&inst.base);
     let before = attack::rss_kib(pid).unwrap_or(0);
-    let mut runs = Vec::new();
-    for _ in 0..20 {
-        let path = polling_session(&inst.base)
-            .await
-            .context("the polling handshake was refused")?;
-        let addr = addr.clone();
-        runs.push(tokio::spawn(async move {
-            attack::trickle_post(
-                &addr,
-                &path,
-                &[("Content-Type", "text/plain")],
-                900_000,
-                Duration::from_millis(2),
-                Duration::from_secs(30),
-            )
-            .await
-        }));
-    }
+    let runs = spawn_trickles(&inst.base, &addr, 900_000, Duration::from_secs(30)).await;
+    anyhow::ensure!(runs.len() == 20, "the polling handshake was refused");
     let t = Instant::now();
     let mut peak = before;
     while t.elapsed() < Duration::from_secs(30) && !runs.iter().all(|r| r.is_finished()) {

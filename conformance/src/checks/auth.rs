@@ -1,7 +1,12 @@
 //! Checks of the AUTH group: JWT at the Socket.IO CONNECT.
 
+use super::auth_tokens::{
+    claim_checked_on_every_path, identity_smuggling, refused_on_every_path, refused_with_reason,
+    Forgery,
+};
 use super::common::{
-    accept, accept_claims, alg_ctx, claims, reject, reject_claims, reject_token, silence,
+    accept, accept_claims, alg_ctx, claims, expect_marker, publish_marker, reject, reject_claims,
+    reject_token, silence,
 };
 use crate::check;
 use crate::client::OpenOptions;
@@ -49,6 +54,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(id: "AUTH-33", Must, "A failed CONNECT joins nothing and delivers nothing", auth_33),
     check!(id: "AUTH-34", May, "The connection stays open for a retry CONNECT", auth_34),
     check!(id: "AUTH-35", Must, "No namespace connected within connectTimeout closes the connection", auth_35),
+    check!(id: "AUTH-40", Must, "The cookie and query token sources are off by default", auth_40),
 ];
 
 fn header(name: &str, value: String) -> OpenOptions {
@@ -74,7 +80,82 @@ async fn auth_1(ctx: Ctx) -> CheckResult {
     )
     .await?;
     cl.close().await;
-    ensure_user("system:connected names the token's user", &json!(user), &p)
+    ensure_user("system:connected names the token's user", &json!(user), &p)?;
+    identity_from_token_only(&ctx).await
+}
+
+/// Publishes one event of type `ty` into each automatic room of `user` in `org`.
+async fn publish_to_auto_rooms(ctx: &Ctx, org: &str, user: &str, ty: &str) -> CheckResult {
+    for (i, room) in [format!("org:{org}"), format!("org:{org}:user:{user}")]
+        .iter()
+        .enumerate()
+    {
+        ctx.publish_ok(room, ty, json!(i + 1)).await?;
+    }
+    Ok(())
+}
+
+/// AUTH-1: the identity comes from the token only. Every place beside it that
+/// a client controls names another organization and user; the socket must be
+/// the token's (in `system:connected` and in the rooms it receives from).
+async fn identity_from_token_only(ctx: &Ctx) -> CheckResult {
+    let (org, user, c) = claims(ctx);
+    let t = ctx.minter.sign(&c)?;
+    let (other_org, other_user) = (ctx.uniq("other-org"), ctx.uniq("other-u"));
+    for (what, auth, opts) in identity_smuggling(&t, &other_org, &other_user) {
+        let (mut cl, p) = accept(ctx, Some(auth), &opts).await?;
+        let r = async {
+            let want = json!({
+                "userId": user,
+                "organizationId": org,
+                "rooms": [format!("org:{org}"), format!("org:{org}:user:{user}")],
+            });
+            let mut rooms = p.get("rooms").cloned().unwrap_or(Value::Null);
+            if let Some(a) = rooms.as_array_mut() {
+                // either order (ENV-13)
+                a.sort_by_key(|r| r.as_str().map(str::len).unwrap_or(0));
+            }
+            let got = json!({
+                "userId": p.get("userId"),
+                "organizationId": p.get("organizationId"),
+                "rooms": rooms,
+            });
+            ensure_json(
+                &format!("with {what}, the identity is the token's"),
+                &want,
+                &got,
+            )?;
+            ensure(
+                p.get("role").is_none(),
+                format!("with {what}, a role appears that the token does not have"),
+                "no role",
+                &p,
+            )?;
+            // an auth:refresh naming the other identity beside a valid token changes nothing either
+            if ctx.has_feature("refresh") {
+                let again = ctx.minter.sign(&c)?;
+                let ack = cl
+                    .emit_ack(
+                        "auth:refresh",
+                        vec![json!({ "token": again, "organizationId": other_org, "userId": other_user })],
+                    )
+                    .await?;
+                ensure_json(
+                    "auth:refresh with organizationId and userId beside the token: ok",
+                    &json!(true),
+                    ack.first().and_then(|a| a.get("ok")).unwrap_or(&Value::Null),
+                )?;
+            }
+            // the rooms are the token's too: the other organization's events do not arrive
+            publish_to_auto_rooms(ctx, &other_org, &other_user, "test:smuggled").await?;
+            let m = publish_marker(ctx, &format!("org:{org}:user:{user}")).await?;
+            expect_marker(&mut cl, &m, &format!("with {what}")).await
+        }
+        .await;
+        cl.close().await;
+        r?;
+    }
+    Ok(())
 }
 
 async fn auth_2(ctx: Ctx) -> CheckResult {
@@ -274,7 +355,10 @@ async fn auth_11(ctx: Ctx) -> CheckResult {
     reject_token(&ctx, &wrong, "invalid_token").await?;
     // claims swapped under a valid signature
     let (_, _, other) = claims(&ctx);
-    reject_token(&ctx, &tokens::swap_claims(&good, &other), "invalid_token").await
+    reject_token(&ctx, &tokens::swap_claims(&good, &other), "invalid_token").await?;
+    // every forgery of the primary algorithm on every token path (CONNECT,
+    // auth:refresh, publish); RS256 and ES256 get theirs in AUTH-13 and AUTH-14
+    refused_on_every_path(&ctx, ctx.minter.primary(), &Forgery::all()).await
 }
 
 async fn auth_12(ctx: Ctx) -> CheckResult {
@@ -292,17 +376,22 @@ async fn alg_accepted(ctx: Ctx, alg: Alg) -> CheckResult {
     let (actx, inst) = alg_ctx(&ctx, alg).await?;
     let (_, user, c) = claims(&actx);
     let t = actx.minter.sign_with(alg, &c)?;
-    let r = accept(&actx, Some(json!({ "token": t })), &OpenOptions::default()).await;
+    let r = async {
+        let (cl, p) = accept(&actx, Some(json!({ "token": t })), &OpenOptions::default()).await?;
+        cl.close().await;
+        ensure_json(
+            &format!("{} token accepted", alg.as_str()),
+            &json!(user),
+            p.get("userId").unwrap_or(&Value::Null),
+        )?;
+        // verified with the configured public key only, on every token path
+        refused_on_every_path(&actx, alg, &Forgery::all()).await
+    }
+    .await;
     if let Some(i) = inst {
         i.stop().await;
     }
-    let (cl, p) = r?;
-    cl.close().await;
-    ensure_json(
-        &format!("{} token accepted", alg.as_str()),
-        &json!(user),
-        p.get("userId").unwrap_or(&Value::Null),
-    )
+    r
 }
 
 async fn auth_13(ctx: Ctx) -> CheckResult {
@@ -325,7 +414,9 @@ async fn auth_15(ctx: Ctx) -> CheckResult {
     let h =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"None","typ":"JWT"}"#);
     let body = none.split('.').nth(1).unwrap_or("");
-    reject_token(&ctx, &format!("{h}.{body}."), "invalid_token").await
+    reject_token(&ctx, &format!("{h}.{body}."), "invalid_token").await?;
+    // and on the other token paths (auth:refresh, publish)
+    refused_on_every_path(&ctx, ctx.minter.primary(), &[Forgery::AlgNone]).await
 }
 
 async fn auth_16(ctx: Ctx) -> CheckResult {
@@ -342,10 +433,17 @@ async fn auth_16(ctx: Ctx) -> CheckResult {
         let t = tokens::sign_hmac(alg, &secret, &c)?;
         reject_token(&ctx, &t, "invalid_token").await?;
     }
-    // an asymmetric algorithm that is not configured on the main target
-    if !ctx.has_feature("rs256") {
-        if let Some((_, _)) = ctx.minter.keys().rs256.clone() {
-            let t = ctx.minter.sign_with(Alg::Rs256, &c)?;
+    // and on the other token paths (auth:refresh, publish)
+    let others = [
+        Forgery::OtherHmac(jsonwebtoken::Algorithm::HS512, secret.clone()),
+        Forgery::OtherHmac(jsonwebtoken::Algorithm::HS384, secret.clone()),
+    ];
+    refused_on_every_path(&ctx, Alg::Hs256, &others).await?;
+    // an asymmetric algorithm that is not configured on the main target: a
+    // spawned instance has JWT_SECRET only; a running one, what it declares
+    for (alg, feature) in [(Alg::Rs256, "rs256"), (Alg::Es256, "es256")] {
+        if (ctx.cfg.spawn.is_some() || !ctx.has_feature(feature)) && ctx.minter.has(alg) {
+            let t = ctx.minter.sign_with(alg, &c)?;
             reject_token(&ctx, &t, "invalid_token").await?;
         }
     }
@@ -375,7 +473,13 @@ async fn auth_17(ctx: Ctx) -> CheckResult {
             .as_bytes()
             .to_vec();
         let forged = tokens::hs256_with_secret(&trimmed, &c)?;
-        reject_token(&actx, &forged, "invalid_token").await
+        reject_token(&actx, &forged, "invalid_token").await?;
+        // and on the other token paths (auth:refresh, publish)
+        let confusions = [
+            Forgery::Confusion(public.clone()),
+            Forgery::Confusion(trimmed),
+        ];
+        refused_on_every_path(&actx, Alg::Hs256, &confusions).await
     }
     .await;
     if let Some(i) = inst {
@@ -491,7 +595,12 @@ async fn auth_26(ctx: Ctx) -> CheckResult {
 async fn auth_27(ctx: Ctx) -> CheckResult {
     let (_, _, mut c) = claims(&ctx);
     c.insert("exp".into(), json!(now_secs() - 60));
-    reject_claims(&ctx, &c, "token_expired").await
+    reject_claims(&ctx, &c, "token_expired").await?;
+    // and on the other token paths (auth:refresh, publish)
+    let mut set = serde_json::Map::new();
+    set.insert("exp".into(), json!(now_secs() - 60));
+    let expired = [Forgery::Claims("an exp one minute ago", set)];
+    refused_with_reason(&ctx, ctx.minter.primary(), &expired, "token_expired").await
 }
 
 async fn auth_28(ctx: Ctx) -> CheckResult {
@@ -502,7 +611,12 @@ async fn auth_28(ctx: Ctx) -> CheckResult {
     reject_claims(&ctx, &c, "invalid_claims").await?;
     // a past nbf is fine
     c.insert("nbf".into(), json!(now_secs() - 10));
-    accept_claims(&ctx, &c).await.map(|_| ())
+    accept_claims(&ctx, &c).await?;
+    // a future nbf on the other token paths (auth:refresh, publish)
+    let mut set = serde_json::Map::new();
+    set.insert("nbf".into(), json!(now_secs() + 3600));
+    let early = [Forgery::Claims("an nbf one hour ahead", set)];
+    refused_on_every_path(&ctx, ctx.minter.primary(), &early).await
 }
 
 /// Checks `claim` against a private instance configured with `env=value`;
@@ -536,7 +650,8 @@ async fn configured_claim(ctx: Ctx, claim: &str, env: &str) -> CheckResult {
             c.insert(claim.into(), json!(["other", "more"]));
             reject_claims(&pctx, &c, "invalid_claims").await?;
         }
-        Ok(())
+        // "a token" is every token: auth:refresh and publish check it too
+        claim_checked_on_every_path(&pctx, claim, &want).await
     }
     .await;
     inst.stop().await;
@@ -661,14 +776,7 @@ async fn auth_33(ctx: Ctx) -> CheckResult {
         .try_connect(Some(json!({ "token": t })), &OpenOptions::default())
         .await?;
     expect::connect_error(&reply, "token_expired")?;
-    ctx.publish_ok(&format!("org:{org}"), "test:afterRejected", json!(1))
-        .await?;
-    ctx.publish_ok(
-        &format!("org:{org}:user:{user}"),
-        "test:afterRejected",
-        json!(2),
-    )
-    .await?;
+    publish_to_auto_rooms(&ctx, &org, &user, "test:afterRejected").await?;
     let r = silence(&mut cl, 700, "after a CONNECT_ERROR").await;
     cl.close().await;
     r
@@ -707,6 +815,10 @@ async fn auth_35(ctx: Ctx) -> CheckResult {
     let inst = ctx.private_instance(&env).await?;
     let pctx = ctx.with_target(&inst.base);
     let r = async {
+        // the lower bound: a connection that sends its CONNECT at half the
+        // timeout is served (connectTimeout is the time a client is given)
+        let mut late = pctx.open().await?;
+        let opened = tokio::time::Instant::now();
         // one connection that never sends CONNECT, one whose CONNECT is refused:
         // neither has a namespace, both are closed once connectTimeout passes
         let mut idle = pctx.open().await?;
@@ -717,9 +829,23 @@ async fn auth_35(ctx: Ctx) -> CheckResult {
             )
             .await?;
         expect::connect_error(&reply, "invalid_token")?;
+        tokio::time::sleep_until(opened + Duration::from_millis(250)).await;
+        let token = pctx.token(&pctx.uniq("org"), &pctx.uniq("u"))?;
+        let nsp = pctx.nsp().to_string();
+        let served = late.connect_ns(&nsp, Some(json!({ "token": token }))).await;
+        if !matches!(served, Ok(Ok(_))) {
+            return Err(CheckFailure::fail(
+                "a connection was closed (or refused) before connectTimeout passed",
+            )
+            .expected(
+                "a CONNECT sent 250 ms after opening is answered (ROOMCAST_CONNECT_TIMEOUT_MS=500)",
+            )
+            .actual(format!("{served:?}")));
+        }
+        late.close().await;
         // 500 ms, plus slack for a loaded machine; the default (45 s) is far beyond
         let bound = Duration::from_millis(1500);
-        let deadline = tokio::time::Instant::now() + bound;
+        let deadline = opened + bound;
         for (c, what) in [
             (&mut idle, "that never sent CONNECT"),
             (&mut refused, "whose CONNECT was refused"),
@@ -747,4 +873,53 @@ async fn auth_35(ctx: Ctx) -> CheckResult {
     };
     inst.stop().await;
     r
+}
+
+/// AUTH-40 binds every implementation: the cookie and query sources must not
+/// authenticate unless enabled by configuration. Against a spawned instance
+/// (defaults) both are tried; against a running target, a source whose
+/// feature is declared may have been enabled by its operator and is not tried.
+async fn auth_40(ctx: Ctx) -> CheckResult {
+    let (_, _, c) = claims(&ctx);
+    let t = ctx.minter.sign(&c)?;
+    let sources = [
+        (
+            "cookie-auth",
+            "the accessToken cookie",
+            header("cookie", format!("accessToken={t}")),
+        ),
+        (
+            "query-auth",
+            "the token query parameter",
+            OpenOptions {
+                query: Some(format!("token={t}")),
+                ..OpenOptions::default()
+            },
+        ),
+    ];
+    let mut tried = 0;
+    for (feature, what, opts) in sources {
+        if ctx.cfg.spawn.is_none() && ctx.has_feature(feature) {
+            ctx.tr.note(format!(
+                "{what}: feature {feature} declared on a running target (may be enabled there)"
+            ));
+            continue;
+        }
+        tried += 1;
+        reject(&ctx, None, &opts, "missing_token")
+            .await
+            .map_err(|e| CheckFailure {
+                message: format!(
+                    "{what} must not be a token source by default: {}",
+                    e.message
+                ),
+                ..e
+            })?;
+    }
+    if tried == 0 {
+        return Err(CheckFailure::skip(
+            "both sources are declared on a running target; run with --spawn to check their defaults",
+        ));
+    }
+    Ok(())
 }

@@ -177,8 +177,26 @@ pub fn event_id_of(args: &[Value]) -> &str {
         .unwrap_or("")
 }
 
-/// The next event on `c` must be the marker with `event_id` (nothing published before it may arrive).
+/// The quiet window after the delivery bound (spec, Appendix B 21).
+pub const QUIET_WINDOW_MS: u64 = 1000;
+
+/// A non-delivery proof: the next event on `c` must be the marker with
+/// `event_id`, and nothing may follow it within the quiet window. Order is
+/// promised per publishing instance and room only, so an event that must not
+/// arrive could still come after a marker published into another room.
 pub async fn expect_marker(c: &mut WsClient, event_id: &str, what: &str) -> CheckResult {
+    next_marker(c, event_id, what).await?;
+    silence(
+        c,
+        QUIET_WINDOW_MS,
+        &format!("{what}: after the marker (the quiet window)"),
+    )
+    .await
+}
+
+/// The next event on `c` must be the marker with `event_id` (a delivery
+/// proof, or the first of several markers: no quiet window after it).
+pub async fn next_marker(c: &mut WsClient, event_id: &str, what: &str) -> CheckResult {
     let (name, args) = c.next_event("the marker event").await?;
     let got_id = event_id_of(&args);
     if name != MARKER || got_id != event_id {

@@ -174,17 +174,20 @@ impl Stage {
         }
         let t0 = Instant::now();
         let (redis, url) = match &ctx.cfg.redis {
-            RedisMode::Docker(reason) => return Err(CheckFailure::skip(reason.clone())),
+            RedisMode::DockerUnavailable(reason) => return Err(CheckFailure::skip(reason.clone())),
             RedisMode::Url(u) if sc.controls_redis() => {
                 return Err(CheckFailure::skip(format!(
                     "this scenario kills, pauses or restarts Redis (or kills its clients): it needs a Redis of its own, not --redis {u}"
                 )))
             }
             RedisMode::Url(u) => (None, u.clone()),
-            RedisMode::Process => {
-                let mut r =
-                    RedisServer::stopped(&ctx.cfg.redis_server, sc == Scenario::RedisRestart)
-                        .map_err(|e| fail("provisioning Redis", e))?;
+            mode @ (RedisMode::Process | RedisMode::Docker) => {
+                let mut r = RedisServer::stopped_for(
+                    mode,
+                    &ctx.cfg.redis_server,
+                    sc == Scenario::RedisRestart,
+                )
+                .map_err(|e| fail("provisioning Redis", e))?;
                 if sc != Scenario::RedisLateStart {
                     r.up()
                         .await
@@ -474,7 +477,7 @@ impl Stage {
             r.abort();
         }
         if let Some(r) = self.redis.as_mut() {
-            let _ = r.signal("CONT");
+            let _ = r.signal("CONT").await;
             r.down().await;
         }
         let mut stops = Vec::new();
@@ -645,8 +648,11 @@ async fn inject_with(
             redis.down().await;
             tokio::time::sleep(Duration::from_millis(bound + 1500)).await;
             st.note("restart redis on the same port (AOF)");
+            // the recovery is when the restart begins: a /readyz 200 answered
+            // while Redis starts is no lie (and the resume bound is no looser)
+            let recovered = st.ms();
             redis.up().await.map_err(|e| fail("redis restart", e))?;
-            Ok((start, st.ms()))
+            Ok((start, recovered))
         }
         Scenario::ClientKill => {
             // one instance's subscriber alone (the others keep publishing), then
@@ -689,11 +695,14 @@ async fn inject_with(
         Scenario::RedisPause => {
             let start = st.ms();
             st.note("SIGSTOP redis");
-            redis.signal("STOP").map_err(|e| fail("SIGSTOP", e))?;
+            redis.signal("STOP").await.map_err(|e| fail("SIGSTOP", e))?;
             tokio::time::sleep(Duration::from_millis(bound + 2500)).await;
-            redis.signal("CONT").map_err(|e| fail("SIGCONT", e))?;
+            // the recovery is taken before SIGCONT: an instance may answer
+            // /readyz 200 before `kill -CONT` returns
+            let recovered = st.ms();
+            redis.signal("CONT").await.map_err(|e| fail("SIGCONT", e))?;
             st.note("SIGCONT redis");
-            Ok((start, st.ms()))
+            Ok((start, recovered))
         }
         Scenario::InstanceKill => {
             let victim = st.slots.len() - 1;
@@ -741,8 +750,9 @@ async fn inject_with(
         Scenario::RedisLateStart => {
             tokio::time::sleep(Duration::from_millis(bound + 1500)).await;
             st.note("start redis");
+            let recovered = st.ms(); // as in RedisRestart
             redis.up().await.map_err(|e| fail("redis start", e))?;
-            Ok((spawned_at, st.ms()))
+            Ok((spawned_at, recovered))
         }
     }
 }
@@ -751,7 +761,7 @@ async fn inject_with(
 fn fail(what: &str, e: String) -> CheckFailure {
     CheckFailure::error(
         format!("the harness could not stage the fault ({what}: {e})"),
-        "check that redis-server runs here (--redis-server PROGRAM) and rerun",
+        "check that redis-server runs here (--redis-server PROGRAM), or with --redis docker that the Docker engine runs, and rerun",
     )
 }
 

@@ -1,8 +1,8 @@
 //! Checks of the LIFE group: token expiry, refresh, disconnect, shutdown.
 
-use super::common::{expect_marker, publish_marker, subscribe};
+use super::common::{expect_marker, next_marker, publish_marker, subscribe};
 use crate::check;
-use crate::client::{ClientError, WsClient};
+use crate::client::{ClientError, OpenOptions, WsClient};
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
 use crate::expect;
 use crate::runner::CheckDef;
@@ -103,6 +103,22 @@ async fn refresh(c: &mut WsClient, token: Value) -> Result<Value, CheckFailure> 
     Ok(a.clone())
 }
 
+/// Expects the failed refresh ack for `reason`: exactly `{ok, error: {code,
+/// message, reason}}`; the message is any non-empty string (LIFE-6: its text
+/// SHOULD be the CONNECT_ERROR's, clients key on `code` and `reason`).
+fn ensure_refused(what: &str, reason: &str, got: &Value) -> CheckResult {
+    let want = failed_ack(reason);
+    let mut got = got.clone();
+    let readable = got
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .is_some_and(|m| !m.is_empty());
+    if readable {
+        got["error"]["message"] = want["error"]["message"].clone();
+    }
+    ensure_json(what, &want, &got)
+}
+
 fn failed_ack(reason: &str) -> Value {
     let msg = if reason == "missing_token" {
         "Authentication token required"
@@ -120,23 +136,19 @@ async fn life_3(ctx: Ctx) -> CheckResult {
     let t = ctx.minter.sign(&cl)?;
     let a = refresh(&mut c, json!({ "token": t })).await?;
     ensure_json("refresh ack", &json!({"ok": true, "exp": new_exp}), &a)?;
-    for bad in [json!("just-a-string"), json!({}), json!({"token": 5})] {
+    // the CONNECT's presence rule (AUTH-9): no token is missing_token,
+    // a present non-string token is invalid_token
+    for (bad, reason) in [
+        (json!("just-a-string"), "missing_token"),
+        (json!({}), "missing_token"),
+        (json!({"token": ""}), "missing_token"),
+        (json!({"token": 5}), "invalid_token"),
+        (json!({"token": null}), "invalid_token"),
+        (json!({"token": ["x"]}), "invalid_token"),
+    ] {
         let a = refresh(&mut c, bad.clone()).await?;
-        // not an object with a string token: missing_token
-        ensure_json(
-            &format!("refresh with {bad}"),
-            &failed_ack("missing_token"),
-            &a,
-        )?;
+        ensure_refused(&format!("refresh with {bad}"), reason, &a)?;
     }
-    // An empty token is no token, as at CONNECT (AUTH-8): missing_token, not
-    // invalid_token (a mutant of the reference server that verified "" survived).
-    let a = refresh(&mut c, json!({ "token": "" })).await?;
-    ensure_json(
-        "refresh with {\"token\":\"\"}",
-        &failed_ack("missing_token"),
-        &a,
-    )?;
     c.close().await;
     Ok(())
 }
@@ -152,7 +164,7 @@ async fn life_4(ctx: Ctx) -> CheckResult {
     // past the old exp (+1 s for the LIFE-2 grace): still connected, rooms unchanged
     tokio::time::sleep(ms_until(old_exp, 1100)).await;
     let m = publish_marker(&ctx, &format!("org:{org}:site:s1")).await?;
-    expect_marker(&mut c, &m, "the refreshed socket")
+    next_marker(&mut c, &m, "the refreshed socket")
         .await
         .map_err(|e| CheckFailure {
             message: format!("after the old exp: {}", e.message),
@@ -172,11 +184,7 @@ async fn life_5(ctx: Ctx) -> CheckResult {
     ] {
         let t = ctx.minter.sign(&client_claims(&o, &u))?;
         let a = refresh(&mut c, json!({ "token": t })).await?;
-        ensure_json(
-            &format!("refresh as {u} of {o}"),
-            &failed_ack("invalid_claims"),
-            &a,
-        )?;
+        ensure_refused(&format!("refresh as {u} of {o}"), "invalid_claims", &a)?;
     }
     c.close().await;
     Ok(())
@@ -187,9 +195,9 @@ async fn life_6(ctx: Ctx) -> CheckResult {
     let mut cl = client_claims(&org, &user);
     cl.insert("exp".into(), json!(now_secs() - 1));
     let a = refresh(&mut c, json!({ "token": ctx.minter.sign(&cl)? })).await?;
-    ensure_json("failed refresh ack", &failed_ack("token_expired"), &a)?;
+    ensure_refused("failed refresh ack", "token_expired", &a)?;
     let a = refresh(&mut c, json!({ "token": "not-a-jwt" })).await?;
-    ensure_json("failed refresh ack", &failed_ack("invalid_token"), &a)?;
+    ensure_refused("failed refresh ack", "invalid_token", &a)?;
     // the socket stays
     let pong = c.emit_ack("system:ping", vec![]).await?;
     ensure(
@@ -386,6 +394,11 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
             b.base
         ));
         let mut d = crate::driver::Driver::start(ctx, "node", &[&script]).await?;
+        // on failure the transcript shows where the balancer sent each connection
+        let explain = |lb: &crate::balancer::Failover, e: CheckFailure| {
+            ctx.tr.note(format!("balancer: {}", lb.log().join("; ")));
+            e
+        };
         let r = async {
             let token = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
             d.send(
@@ -419,41 +432,81 @@ async fn reconnects_elsewhere(ctx: &Ctx) -> CheckResult {
             .await?;
             Ok(())
         }
-        .await;
+        .await
+        .map_err(|e| explain(&lb, e));
         d.stop().await;
         r
     }
     .await;
+    if r.is_err() {
+        ctx.tr
+            .note(format!("instance A's last output:\n{}", a.log.tail(15)));
+    }
     a.stop().await;
     b.stop().await;
     r
 }
 
 async fn life_12(ctx: Ctx) -> CheckResult {
-    let (mut inst, _pctx, c) = terminated(&ctx).await?;
-    let start = std::time::Instant::now();
-    let status = inst.wait_exit(Duration::from_secs(11)).await;
-    drop(c);
-    let took = start.elapsed();
-    let r = match status {
-        None => Err(CheckFailure::fail(
-            "the process did not exit within 10 s of SIGTERM",
-        )),
-        Some(s) => ensure(
-            took <= Duration::from_secs(10),
-            "exit took longer than 10 s",
-            "≤ 10 s",
-            format!("{} ms", took.as_millis()),
-        )
-        .and_then(|_| {
-            ensure(
-                s == "exit status: 0",
-                "exit status after SIGTERM is not 0",
-                "exit status: 0",
-                &s,
+    let mut inst = ctx.private_instance(&[]).await?;
+    let pctx = ctx.with_target(&inst.base);
+    let r = async {
+        // clients that do not cooperate in the shutdown: one that stopped
+        // reading (it never answers the close frame), a bare Engine.IO
+        // connection, and a TCP connection with half an HTTP request; next to
+        // one that reads
+        let (reading, _) = pctx.connect(&pctx.uniq("org"), &pctx.uniq("u")).await?;
+        let opts = OpenOptions {
+            recv_buffer: Some(4096),
+            ..OpenOptions::default()
+        };
+        let mut stalled = pctx.open_at(0, &opts).await?;
+        let token = pctx.token(&pctx.uniq("org"), &pctx.uniq("u"))?;
+        let nsp = pctx.nsp().to_string();
+        stalled
+            .connect_ns(&nsp, Some(json!({ "token": token })))
+            .await?
+            .map_err(|e| CheckFailure::fail("the CONNECT was refused").actual(e))?;
+        stalled.expect_event("system:connected").await?;
+        stalled.set_paused(true);
+        let bare = pctx.open().await?;
+        let addr = inst.base.trim_start_matches("http://").to_string();
+        let mut half = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| CheckFailure::fail(format!("connect {addr}: {e}")))?;
+        tokio::io::AsyncWriteExt::write_all(&mut half, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .map_err(|e| CheckFailure::fail(format!("write: {e}")))?;
+        ctx.tr
+            .note("SIGTERM (a reading socket, a stalled one, a bare connection, half a request)");
+        inst.sigterm();
+        let start = std::time::Instant::now();
+        let status = inst.wait_exit(Duration::from_secs(11)).await;
+        let took = start.elapsed();
+        drop((reading, stalled, bare, half));
+        match status {
+            None => Err(
+                CheckFailure::fail("the process did not exit within 10 s of SIGTERM")
+                    .expected("exit within 10 s, whatever the clients do")
+                    .actual("still running after 11 s"),
+            ),
+            Some(s) => ensure(
+                took <= Duration::from_secs(10),
+                "exit took longer than 10 s",
+                "≤ 10 s",
+                format!("{} ms", took.as_millis()),
             )
-        }),
-    };
+            .and_then(|_| {
+                ensure(
+                    s == "exit status: 0",
+                    "exit status after SIGTERM is not 0",
+                    "exit status: 0",
+                    &s,
+                )
+            }),
+        }
+    }
+    .await;
     inst.stop().await;
     r
 }

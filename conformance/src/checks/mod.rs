@@ -6,6 +6,7 @@
 use crate::runner::CheckDef;
 
 pub mod auth;
+pub mod auth_tokens;
 pub mod common;
 pub mod env;
 pub mod fan;

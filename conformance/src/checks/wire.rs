@@ -1,6 +1,6 @@
 //! Checks of the WIRE group: Engine.IO v4 / Socket.IO v5 transport.
 
-use super::common::{expect_marker, publish_marker, recv_envelope, subscribe};
+use super::common::{event_id_of, next_marker, publish_marker, recv_envelope, subscribe};
 use crate::check;
 use crate::client::{Incoming, OpenOptions, WsClient};
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
@@ -9,6 +9,7 @@ use crate::expect;
 use crate::polling::{self, PollSession};
 use crate::runner::CheckDef;
 use protocol::engineio::Packet as Eio;
+use protocol::socketio::{self, PacketData};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -304,7 +305,7 @@ async fn wire_5(ctx: Ctx) -> CheckResult {
             }
         }
         let m = publish_marker(&pctx, &format!("org:{org}")).await?;
-        expect_marker(&mut alive, &m, "the answering client").await?;
+        next_marker(&mut alive, &m, "the answering client").await?;
         alive.close().await;
         Ok(())
     }
@@ -374,10 +375,17 @@ async fn check_profile_connect(pctx: &Ctx) -> CheckResult {
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
+    // with connection-state recovery, Socket.IO 4.8 adds the private session id `pid`
+    let with_pid =
+        pctx.has_feature("recovery") && keys == ["pid", "sid"] && reply["pid"].is_string();
     ensure(
-        keys == ["sid"],
+        keys == ["sid"] || with_pid,
         "the CONNECT reply is not exactly {\"sid\"}",
-        "{\"sid\":\"...\"}",
+        if pctx.has_feature("recovery") {
+            "{\"sid\":\"...\"} or, with recovery, {\"sid\":\"...\",\"pid\":\"...\"}"
+        } else {
+            "{\"sid\":\"...\"}"
+        },
         &reply,
     )?;
     ensure(
@@ -625,6 +633,20 @@ async fn poll_messages(ctx: &Ctx, s: &PollSession, n: usize) -> Result<Vec<Strin
     Ok(msgs)
 }
 
+/// Each polling message decoded as one whole Socket.IO text packet.
+fn sio_packets(msgs: &[String]) -> Result<Vec<socketio::Packet>, CheckFailure> {
+    msgs.iter()
+        .map(|m| match socketio::Decoder::new().decode_text(m) {
+            Ok(Some(p)) => Ok(p),
+            other => Err(
+                CheckFailure::fail("a polling message is not one whole Socket.IO packet")
+                    .expected("one text packet per record")
+                    .actual(format!("{m:?}: {other:?}")),
+            ),
+        })
+        .collect()
+}
+
 async fn wire_19(ctx: Ctx) -> CheckResult {
     let s = PollSession::handshake(&ctx, &[]).await?;
     let org = ctx.uniq("org");
@@ -658,36 +680,54 @@ async fn wire_19(ctx: Ctx) -> CheckResult {
     )
     .await?;
     let msgs = poll_messages(&ctx, &s, 2).await?;
+    // exactly the two acks, each once (in either order: acks of two events
+    // are not ordered), each a whole Socket.IO packet of its own
+    let acks = sio_packets(&msgs)?;
+    let by_id = |id: u64| {
+        acks.iter()
+            .filter(|p| {
+                p.nsp == ctx.nsp() && matches!(&p.data, PacketData::Ack { ack, .. } if *ack == id)
+            })
+            .count()
+    };
     ensure(
-        msgs.len() >= 2,
-        "expected both acks over polling",
-        "2 messages",
+        acks.len() == 2 && by_id(1) == 1 && by_id(2) == 1,
+        "the two packets of one POST were not answered by exactly two acks",
+        format!("3{ns}1[…] and 3{ns}2[…], once each"),
         format!("{msgs:?}"),
     )?;
     ensure(
-        msgs.iter()
-            .any(|m| m.contains(&format!("\"room\":\"org:{org}:site:s1\""))),
+        msgs.iter().any(|m| {
+            m.starts_with(&format!("3{ns}1["))
+                && m.contains(&format!("\"room\":\"org:{org}:site:s1\""))
+        }),
         "no subscribe ack over polling",
-        "3{ns}1[{\"ok\":true,...}]",
+        format!("3{ns}1[{{\"ok\":true,...}}]"),
         format!("{msgs:?}"),
     )?;
     ensure(
         msgs.iter()
             .any(|m| m.starts_with(&format!("3{ns}2[")) && m.contains("pong")),
         "no ping ack over polling",
-        "3{ns}2[{\"pong\":true,...}]",
+        format!("3{ns}2[{{\"pong\":true,...}}]"),
         format!("{msgs:?}"),
     )?;
-    // a published event arrives by GET
+    // a published event arrives by GET, as an EVENT packet of the namespace
     let b = ctx
         .publish_ok(&format!("org:{org}:site:s1"), "test:polled", json!(1))
         .await?;
     let msgs = poll_messages(&ctx, &s, 1).await?;
     let id = b.get("eventId").and_then(Value::as_str).unwrap_or("?");
+    let events = sio_packets(&msgs)?;
     ensure(
-        msgs.iter().any(|m| m.contains(id)),
+        events.len() == 1
+            && events.iter().all(|p| {
+                p.nsp == ctx.nsp()
+                    && matches!(&p.data, PacketData::Event { args, ack: None }
+                        if args.first() == Some(&json!("test:polled")) && event_id_of(&args[1..]) == id)
+            }),
         "published event not received over polling",
-        id,
+        format!("2{ns}[\"test:polled\",{{\"eventId\":\"{id}\",…}}]"),
         format!("{msgs:?}"),
     )?;
     // binary packets are b + base64 in a payload: a well-formed round trip of the codec
@@ -745,9 +785,10 @@ async fn upgraded(ctx: &Ctx) -> Result<(PollSession, WsClient, String), CheckFai
         ctx.step(),
     )
     .await?;
+    ws.recovery_offsets = ctx.has_feature("recovery");
     ws.send_text("2probe").await?;
     match ws.next_incoming(ctx.step(), "3probe").await? {
-        Incoming::Engine(e) if e.contains("probe") => {}
+        Incoming::Engine(e) if e == r#"Pong("probe")"# => {}
         other => {
             return Err(CheckFailure::fail("the probe was not answered 3probe")
                 .expected("3probe")
@@ -762,7 +803,7 @@ async fn upgraded(ctx: &Ctx) -> Result<(PollSession, WsClient, String), CheckFai
         })?
         .map_err(|e| CheckFailure::fail(format!("pending GET task: {e}")))??;
     ensure(
-        got.0 == 200 && got.1.iter().any(|p| matches!(p, Eio::Noop)),
+        got.0 == 200 && matches!(got.1.as_slice(), [Eio::Noop]),
         "the pending GET was not answered with a noop",
         "200 6",
         format!("{} {}", got.0, got.2),
@@ -791,13 +832,14 @@ async fn wire_20(ctx: Ctx) -> CheckResult {
 
 async fn wire_21(ctx: Ctx) -> CheckResult {
     let (s, mut ws, org) = upgraded(&ctx).await?;
+    // a GET and a POST on the sid: both refused with code 3 (or 1), and the
+    // POST's packets are not read
     let (status, _, text) = s.get(&ctx).await?;
-    ensure(
-        status == 400,
-        "polling on an upgraded session was not refused",
-        "400 (code 3 or 1)",
-        format!("{status} {text}"),
-    )?;
+    refused_on_upgraded("a polling GET", status, &text)?;
+    let r = s
+        .post_raw(&ctx, "42[\"subscribe:site\",\"via-polling\"]")
+        .await?;
+    refused_on_upgraded("a polling POST", r.status, &r.text())?;
     let ack = ws.emit_ack("system:ping", vec![]).await?;
     ensure(
         !ack.is_empty(),
@@ -808,6 +850,19 @@ async fn wire_21(ctx: Ctx) -> CheckResult {
     subscribe(&mut ws, "unit", "u1", &format!("org:{org}:unit:u1")).await?;
     ws.close().await;
     Ok(())
+}
+
+/// A polling request on an upgraded session: 400 with the JSON code 3 ("Bad request") or 1.
+fn refused_on_upgraded(what: &str, status: u16, text: &str) -> CheckResult {
+    let code = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("code").and_then(Value::as_u64));
+    ensure(
+        status == 400 && matches!(code, Some(1 | 3)),
+        format!("{what} on an upgraded session was not refused"),
+        "400 {\"code\":3,…} (or code 1)",
+        format!("{status} {text}"),
+    )
 }
 
 async fn wire_22(ctx: Ctx) -> CheckResult {

@@ -18,10 +18,12 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// The reference server binary, built first if it is missing.
+/// The reference server binary, built (or brought up to date) first.
 pub fn reference_server() -> PathBuf {
-    let bin = target_dir().join("debug").join("roomcast-server");
-    if !bin.exists() {
+    // Built once per test process, also when a binary exists: a stale one left by an
+    // older checkout would otherwise be tested (and blamed) instead of this source.
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -34,7 +36,8 @@ pub fn reference_server() -> PathBuf {
             .status()
             .expect("cargo build -p reference-server could not be started");
         assert!(status.success(), "building the reference server failed");
-    }
+    });
+    let bin = target_dir().join("debug").join("roomcast-server");
     assert!(bin.exists(), "{} is missing after the build", bin.display());
     bin
 }
@@ -77,6 +80,14 @@ impl Run {
                 self.stdout, self.stderr
             )
         })
+    }
+
+    /// The IDs of the FAILed requirements.
+    pub fn failed_ids(&self) -> Vec<String> {
+        self.with_verdict("FAIL")
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect()
     }
 
     /// Every result with this verdict: (id, level, message).
@@ -154,6 +165,30 @@ pub const REFERENCE_FLAGS: &[&str] = &[
 ];
 
 /// The Node peer's features (`redis`: the harness provisions `redis-server` for FAN;
-/// `cookie-auth`: its `accessToken` source is switched on by a private instance, which
-/// AUTH-3 and AUTH-36 need).
-pub const NODE_FEATURES: &str = "polling,bearer-header,refresh,redis,cookie-auth";
+/// `cookie-auth`, `query-auth`: those sources are switched on by a private instance, which
+/// AUTH-3, AUTH-4 and AUTH-36 need; `rs256`, `es256`: private instances get the public
+/// key of [`NODE_KEYS`], which AUTH-13, AUTH-14 and AUTH-17 need).
+pub const NODE_FEATURES: &str =
+    "polling,bearer-header,refresh,redis,cookie-auth,query-auth,rs256,es256";
+
+/// The key material the harness mints RS256 and ES256 tokens with for the Node peer.
+pub const NODE_KEYS: &[&str] = &[
+    "--extra-key",
+    "RS256:fixtures/keys/rs256-private.pem:fixtures/keys/rs256-public.pem",
+    "--extra-key",
+    "ES256:fixtures/keys/es256-private.pem:fixtures/keys/es256-public.pem",
+];
+
+/// The harness arguments that spawn the Node peer with its features and keys, JSON output.
+pub fn node_peer_args() -> Vec<&'static str> {
+    let mut args = vec![
+        "--spawn",
+        "node fixtures/peers/node/server.js",
+        "--features",
+        NODE_FEATURES,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(NODE_KEYS);
+    args
+}

@@ -82,6 +82,11 @@ impl TestServer {
         }
     }
 
+    /// A WebSocket URL on this server: `ws://127.0.0.1:port{path}?{query}`.
+    pub fn ws_url(&self, path: &str, query: &str) -> String {
+        format!("ws://{}{path}?{query}", self.addr)
+    }
+
     /// The URL of the server origin.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -164,7 +169,7 @@ pub fn key_path(name: &str) -> std::path::PathBuf {
 }
 
 /// What a client read.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Got {
     Text(String),
     Binary(Vec<u8>),
@@ -243,18 +248,25 @@ impl Ws {
     pub async fn next_msg(&mut self, wait: Duration) -> Got {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let r = tokio::time::timeout_at(deadline, self.inner.next()).await;
-            match r {
-                Err(_) => return Got::Timeout,
-                Ok(None) => return Got::Closed(None),
-                Ok(Some(Err(_))) => return Got::Closed(None),
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    if self.auto_pong && t.as_str() == "2" {
-                        let _ = self.inner.send(Message::Text("3".into())).await;
-                        continue;
-                    }
-                    return Got::Text(t.as_str().to_owned());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_frame(left).await {
+                Got::Text(t) if self.auto_pong && t == "2" => {
+                    let _ = self.inner.send(Message::Text("3".into())).await;
                 }
+                other => return other,
+            }
+        }
+    }
+
+    /// The next data frame within `wait` exactly as sent, Engine.IO pings included and
+    /// not answered (WebSocket pings and pongs are skipped).
+    pub async fn next_frame(&mut self, wait: Duration) -> Got {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.next()).await {
+                Err(_) => return Got::Timeout,
+                Ok(None) | Ok(Some(Err(_))) => return Got::Closed(None),
+                Ok(Some(Ok(Message::Text(t)))) => return Got::Text(t.as_str().to_owned()),
                 Ok(Some(Ok(Message::Binary(b)))) => return Got::Binary(b.to_vec()),
                 Ok(Some(Ok(Message::Close(f)))) => return Got::Closed(f),
                 Ok(Some(Ok(_))) => continue,
@@ -456,10 +468,12 @@ impl HttpResp {
 }
 
 /// Sends raw request bytes (the caller writes `Connection: close`) and reads the
-/// whole response.
+/// whole response; status 0 when the server closed the connection without one.
 pub async fn http_raw(addr: SocketAddr, request: &[u8]) -> HttpResp {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request).await.unwrap();
+    if s.write_all(request).await.is_err() {
+        return parse_http(b"");
+    }
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
         .await
@@ -542,31 +556,67 @@ pub async fn publish_ok(addr: SocketAddr, room: &str, ty: &str, payload: Value) 
     r.json()
 }
 
-/// Polling helpers: handshake → sid.
-pub async fn polling_open(addr: SocketAddr) -> (String, Value) {
-    let r = get(addr, "/socket.io/?EIO=4&transport=polling").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let open: Value = serde_json::from_str(r.body.strip_prefix('0').unwrap()).unwrap();
-    (open["sid"].as_str().unwrap().to_owned(), open)
+/// Asserts an open packet's JSON is an object with exactly the five keys of WIRE-2.
+pub fn assert_open_keys(open: &Value) {
+    let mut keys: Vec<&str> = open
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "maxPayload",
+            "pingInterval",
+            "pingTimeout",
+            "sid",
+            "upgrades"
+        ],
+        "open packet keys: {open}"
+    );
 }
 
-pub async fn polling_post(addr: SocketAddr, sid: &str, body: &str) -> HttpResp {
+/// Polling helpers: handshake → sid.
+pub async fn polling_open(addr: SocketAddr) -> (String, Value) {
+    polling_open_at(addr, "/socket.io/").await
+}
+
+/// A polling handshake on `path` (`/socket.io/`, `/engine.io/`): the sid and the open
+/// packet's JSON.
+pub async fn polling_open_at(addr: SocketAddr, path: &str) -> (String, Value) {
+    let r = get(addr, &format!("{path}?EIO=4&transport=polling")).await;
+    assert_eq!(r.status, 200, "polling handshake: {r:?}");
+    let open: Value = serde_json::from_str(r.body.strip_prefix('0').unwrap_or(""))
+        .unwrap_or_else(|e| panic!("polling handshake body is not 0{{json}} ({e}): {r:?}"));
+    let sid = open["sid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no sid in {open}"));
+    (sid.to_owned(), open)
+}
+
+/// The polling URL of session `sid` on `path`.
+pub fn polling_target(path: &str, sid: &str) -> String {
+    format!("{path}?EIO=4&transport=polling&sid={sid}")
+}
+
+/// A POST with a `text/plain` body (what Engine.IO clients send).
+pub async fn post_text(addr: SocketAddr, target: &str, body: &str) -> HttpResp {
     request(
         addr,
         "POST",
-        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+        target,
         &[("Content-Type", "text/plain;charset=UTF-8")],
         body.as_bytes(),
     )
     .await
 }
 
+pub async fn polling_post(addr: SocketAddr, sid: &str, body: &str) -> HttpResp {
+    post_text(addr, &polling_target("/socket.io/", sid), body).await
+}
+
 pub async fn polling_get(addr: SocketAddr, sid: &str) -> HttpResp {
-    get(
-        addr,
-        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
-    )
-    .await
+    get(addr, &polling_target("/socket.io/", sid)).await
 }
 
 /// A TCP front for several instances, as a load balancer is: each new connection goes

@@ -30,19 +30,7 @@ async fn wire_2_open_packet_has_exactly_the_five_keys() {
     cfg.max_payload = 4321;
     let srv = TestServer::start(cfg).await;
     let ws = Ws::open(srv.addr, "", &[]).await;
-    let obj = ws.open.as_object().unwrap();
-    let mut keys: Vec<_> = obj.keys().cloned().collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "maxPayload",
-            "pingInterval",
-            "pingTimeout",
-            "sid",
-            "upgrades"
-        ]
-    );
+    assert_open_keys(&ws.open);
     assert_eq!(ws.open["pingInterval"], 1234);
     assert_eq!(ws.open["pingTimeout"], 567);
     assert_eq!(ws.open["maxPayload"], 4321);

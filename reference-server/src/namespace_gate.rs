@@ -1,5 +1,7 @@
-//! The Socket.IO connection state machine, without sockets: which namespaces are
-//! connected, what a decoded packet means in that state, and the connect timeout.
+//! The namespace gate of one Socket.IO connection ([`NamespaceGate`]), a state machine
+//! without sockets: which namespaces are connected and what a decoded packet means in
+//! that state ([`Gate`]). (Its connect timeout is a
+//! timer of [`crate::timers`].)
 //!
 //! Rules (Socket.IO v5 server behaviour):
 //! - CONNECT to a served namespace that is not connected → attempt a connect;
@@ -7,10 +9,7 @@
 //! - a second CONNECT to a connected namespace → close the connection;
 //! - any other packet for a namespace that is not connected → close the connection;
 //! - DISCONNECT of a connected namespace → that namespace only;
-//! - a CONNECT_ERROR from a client → close;
-//! - no namespace connected within `connectTimeout` of the open → close.
-
-use std::time::{Duration, Instant};
+//! - a CONNECT_ERROR from a client → close.
 
 use protocol::socketio::{Packet, PacketData};
 use serde_json::Value;
@@ -46,16 +45,14 @@ pub enum Gate {
 pub struct NamespaceGate {
     served: Vec<String>,
     connected: Vec<String>,
-    connect_deadline: Option<Instant>,
 }
 
 impl NamespaceGate {
-    /// A connection opened at `opened`, serving `served` namespaces.
-    pub fn new(served: Vec<String>, opened: Instant, connect_timeout: Duration) -> NamespaceGate {
+    /// A connection serving `served` namespaces.
+    pub fn new(served: Vec<String>) -> NamespaceGate {
         NamespaceGate {
             served,
             connected: Vec::new(),
-            connect_deadline: Some(opened + connect_timeout),
         }
     }
 
@@ -69,27 +66,16 @@ impl NamespaceGate {
         &self.connected
     }
 
-    /// Records a successful connect; the connect timeout no longer applies.
+    /// Records a successful connect.
     pub fn mark_connected(&mut self, nsp: &str) {
         if !self.is_connected(nsp) {
             self.connected.push(nsp.to_owned());
         }
-        self.connect_deadline = None;
     }
 
     /// Records that a namespace left.
     pub fn mark_disconnected(&mut self, nsp: &str) {
         self.connected.retain(|n| n != nsp);
-    }
-
-    /// When the connection must be closed if no namespace has connected.
-    pub fn connect_deadline(&self) -> Option<Instant> {
-        self.connect_deadline
-    }
-
-    /// Has the connect timeout passed at `now`?
-    pub fn connect_timed_out(&self, now: Instant) -> bool {
-        self.connect_deadline.is_some_and(|d| now >= d)
     }
 
     /// Classifies one decoded packet.
@@ -121,12 +107,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn gate() -> (NamespaceGate, Instant) {
-        let t0 = Instant::now();
-        (
-            NamespaceGate::new(vec!["/".into()], t0, Duration::from_millis(1000)),
-            t0,
-        )
+    fn gate() -> NamespaceGate {
+        NamespaceGate::new(vec!["/".into()])
     }
 
     fn pkt(nsp: &str, data: PacketData) -> Packet {
@@ -138,7 +120,7 @@ mod tests {
 
     #[test]
     fn connect_then_second_connect_closes() {
-        let (mut g, _) = gate();
+        let mut g = gate();
         let auth = Some(json!({"token": "t"}));
         assert_eq!(
             g.on_packet(pkt("/", PacketData::Connect(auth.clone()))),
@@ -156,7 +138,7 @@ mod tests {
 
     #[test]
     fn invalid_namespace_and_unconnected_packets() {
-        let (g, _) = gate();
+        let g = gate();
         assert_eq!(
             g.on_packet(pkt("/x", PacketData::Connect(None))),
             Gate::InvalidNamespace { nsp: "/x".into() }
@@ -174,7 +156,7 @@ mod tests {
 
     #[test]
     fn connected_namespace_gets_events_and_disconnect() {
-        let (mut g, _) = gate();
+        let mut g = gate();
         g.mark_connected("/");
         let ev = PacketData::Event {
             args: vec![json!("a")],
@@ -192,14 +174,11 @@ mod tests {
     }
 
     #[test]
-    fn connect_timeout_applies_until_the_first_connect() {
-        let (mut g, t0) = gate();
-        assert!(!g.connect_timed_out(t0 + Duration::from_millis(999)));
-        assert!(g.connect_timed_out(t0 + Duration::from_millis(1000)));
+    fn a_namespace_that_left_is_not_connected() {
+        let mut g = gate();
         g.mark_connected("/");
-        assert!(!g.connect_timed_out(t0 + Duration::from_secs(60)));
+        assert_eq!(g.connected(), ["/"]);
         g.mark_disconnected("/");
         assert!(!g.is_connected("/"));
-        assert_eq!(g.connect_deadline(), None);
     }
 }
