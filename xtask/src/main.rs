@@ -12,6 +12,8 @@
 //!   release and runs the `roomcast-bench` load generator side by side against the
 //!   reference server, the Node peer, the socketioxide peer (if built) and a bare floor.
 //!
+//! - `cargo xtask mutants [FILE…]` — mutation testing of the reference server's rule
+//!   files with the conformance harness as the oracle (`cargo-mutants`, issue 9).
 //! - `cargo xtask soak [--minutes N]` — release build, then a bounded soak of the
 //!   reference server under hostile traffic (`roomcast-soak`, issue 11).
 //!
@@ -22,6 +24,7 @@
 
 mod bench;
 mod conformance;
+mod mutants;
 mod soak;
 mod spec_check;
 mod test_cmd;
@@ -45,6 +48,11 @@ commands:
   bench [--quick] [--target URL | --spawn CMD] [-- ARGS...]
                           release build, then roomcast-bench side by side: reference server,
                           Node peer, socketioxide peer (if built), bare floor (see BENCHMARKS.md)
+  mutants [FILE...] [--in-place] [--full] [-- CARGO_MUTANTS_ARGS...]
+                          cargo-mutants over the reference server's rule files (default:
+                          rules.rs auth.rs publish.rs session.rs hub.rs), the conformance
+                          harness against each mutated roomcast-server as the oracle;
+                          slow, not in CI (see conformance/README.md)
   soak [--minutes N]      release build, then roomcast-soak: fuzzed frames, trickled bodies,
                           handshake floods and normal traffic against a spawned reference
                           server; reports RSS, descriptors, /healthz p99, lost deliveries
@@ -81,6 +89,7 @@ fn main() -> ExitCode {
         "conformance" => conformance::run(&project_root(), rest),
         "bench" => bench::run(&project_root(), rest),
         "soak" => soak::run(&project_root(), rest),
+        "mutants" => mutants::run(&project_root(), rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

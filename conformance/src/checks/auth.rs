@@ -195,7 +195,18 @@ async fn optional_source(ctx: Ctx, env: &str, opts_for: fn(&str) -> OpenOptions)
     let inst = ctx.private_instance(&[(env, "true")]).await?;
     let pctx = ctx.with_target(&inst.base);
     let r = accept(&pctx, None, &opts_for(&t)).await;
+    // A value with broken `%` escapes and a `+` is an invalid token (AUTH-10),
+    // whether or not the source is percent-decoded, never a hang or a crash (a
+    // mutant of the reference server that looped on it survived).
+    let malformed = match &r {
+        Ok(_) => reject(&pctx, None, &opts_for("%zz+%"), "invalid_token").await,
+        Err(_) => Ok(()),
+    };
     inst.stop().await;
+    malformed.map_err(|e| CheckFailure {
+        message: format!("the source enabled, value \"%zz+%\": {}", e.message),
+        ..e
+    })?;
     let (cl, p) = r?;
     cl.close().await;
     ensure_user("the source's user is connected", &json!(user), &p)
@@ -209,8 +220,11 @@ async fn auth_3(ctx: Ctx) -> CheckResult {
 }
 
 async fn auth_4(ctx: Ctx) -> CheckResult {
+    // A query parameter's value is percent-decoded (URL standard): the first `.`
+    // of the token is sent as `%2E` (a mutant of the reference server that
+    // misread `%XX` survived a plain token).
     optional_source(ctx, "ROOMCAST_AUTH_QUERY", |t| OpenOptions {
-        query: Some(format!("token={t}")),
+        query: Some(format!("token={}", t.replacen('.', "%2E", 1))),
         ..OpenOptions::default()
     })
     .await
@@ -684,11 +698,52 @@ async fn auth_31(ctx: Ctx) -> CheckResult {
         reject_claims(&pctx, &c, "token_expired").await?;
         c.insert("exp".into(), json!(now_secs() + 600));
         c.insert("nbf".into(), json!(now_secs() + 10));
-        accept_claims(&pctx, &c).await.map(|_| ())
+        accept_claims(&pctx, &c).await?;
+        leeway_defers_expiry(&pctx, &mut c, 30).await
     }
     .await;
     inst.stop().await;
     r
+}
+
+/// AUTH-31 with LIFE-2 ("within 1 s of `exp + leeway`"): on an instance with
+/// `leeway` seconds, a socket accepted inside the leeway is not expired at once,
+/// and is expired within 1 s of `exp + leeway`. (Found by mutation testing: a
+/// server that applied the leeway at CONNECT but not to the expiry timer passed.)
+async fn leeway_defers_expiry(
+    pctx: &Ctx,
+    c: &mut serde_json::Map<String, Value>,
+    leeway: i64,
+) -> CheckResult {
+    let exp = now_secs() - leeway + 3;
+    c.remove("nbf");
+    c.insert("exp".into(), json!(exp));
+    let t = pctx.minter.sign(c)?;
+    let (mut s, _) = accept(pctx, Some(json!({ "token": t })), &OpenOptions::default()).await?;
+    let until = |extra_ms: i64| {
+        Duration::from_millis(((exp + leeway) * 1000 + extra_ms - expect::now_ms()).max(0) as u64)
+    };
+    // quiet until 1 s before exp + leeway
+    if let Err(got) = s.expect_silence(until(-1000)).await {
+        return Err(CheckFailure::fail(format!(
+            "a socket accepted inside the {leeway} s leeway (exp {} s ago) was not left alone until exp + leeway",
+            leeway - 3
+        ))
+        .expected("nothing until exp + leeway, then TOKEN_EXPIRED")
+        .actual(format!("{got:?}")));
+    }
+    ensure(
+        !s.is_closed(),
+        "a socket accepted inside the leeway was closed before exp + leeway",
+        "open until exp + leeway",
+        "closed",
+    )?;
+    s.wait_closed(until(1400)).await.map_err(|e| {
+        CheckFailure::fail("the socket was not expired within 1 s of exp + leeway (LIFE-2)")
+            .expected("TOKEN_EXPIRED, 41, then the connection closed")
+            .actual(e)
+    })?;
+    Ok(())
 }
 
 async fn auth_32(ctx: Ctx) -> CheckResult {

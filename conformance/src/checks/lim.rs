@@ -240,8 +240,8 @@ async fn lim_10(ctx: Ctx) -> CheckResult {
 /// The slow-consumer scenario: one client stops reading, events of ~16 KiB are
 /// published into its room; returns (slow was dropped, every event reached the
 /// fast one, the worst latency of one event from its publish to its receipt).
-struct SlowOutcome {
-    slow_dropped: bool,
+pub(super) struct SlowOutcome {
+    pub(super) slow_dropped: bool,
     fast_all: bool,
     fast_detail: String,
     /// The worst latency of one accepted event (publish request sent → received
@@ -249,7 +249,7 @@ struct SlowOutcome {
     worst: (Duration, usize),
 }
 
-async fn slow_consumer(ctx: &Ctx, events: usize) -> Result<SlowOutcome, CheckFailure> {
+pub(super) async fn slow_consumer(ctx: &Ctx, events: usize) -> Result<SlowOutcome, CheckFailure> {
     let org = ctx.uniq("org");
     let room = format!("org:{org}:site:s1");
     let token = ctx.token(&org, &ctx.uniq("slow"))?;
@@ -357,7 +357,7 @@ async fn slow_consumer(ctx: &Ctx, events: usize) -> Result<SlowOutcome, CheckFai
 }
 
 /// A context with a small outbound queue when spawning, and how many events overflow it.
-async fn queue_ctx(
+pub(super) async fn queue_ctx(
     ctx: &Ctx,
 ) -> Result<(Ctx, Option<crate::spawn::Instance>, usize), CheckFailure> {
     if ctx.cfg.spawn.is_some() {

@@ -1,6 +1,6 @@
 //! Checks of the OPS group: health, readiness, metrics, logs, configuration.
 
-use super::common::subscribe;
+use super::common::{expect_marker, publish_marker, subscribe};
 use crate::check;
 use crate::ctx::{ensure, ensure_json, CheckFailure, CheckResult, Ctx};
 use crate::expect;
@@ -172,7 +172,54 @@ async fn ops_5(ctx: Ctx) -> CheckResult {
         "publish requests are not labelled by status",
         "roomcast_publish_requests_total{status=\"202\"} N",
         "missing",
-    )
+    )?;
+    // The counters count what their "meaning" says: a delivery to a socket raises
+    // roomcast_events_delivered_total (a mutant of the reference server that never
+    // counted survived the family check). Other checks only add to it.
+    let before = sample(&text, "roomcast_events_delivered_total").unwrap_or(0.0);
+    let org = ctx.uniq("org");
+    let (mut cl, _) = ctx.connect(&org, &ctx.uniq("u")).await?;
+    let m = publish_marker(&ctx, &format!("org:{org}")).await?;
+    expect_marker(&mut cl, &m, "the socket of the organization").await?;
+    cl.close().await;
+    let (_, text) = metrics(&ctx).await?;
+    let after = sample(&text, "roomcast_events_delivered_total").unwrap_or(0.0);
+    ensure(
+        after >= before + 1.0,
+        "roomcast_events_delivered_total did not count a delivered envelope",
+        format!("at least {}", before + 1.0),
+        after,
+    )?;
+    slow_consumer_counted(&ctx).await
+}
+
+/// OPS-5's `roomcast_slow_consumer_disconnects_total` counts the sockets dropped
+/// per LIM-11 (a mutant of the reference server that never counted them survived):
+/// after LIM-11's scenario on a private instance, it is at least 1.
+async fn slow_consumer_counted(ctx: &Ctx) -> CheckResult {
+    if ctx.cfg.spawn.is_none() {
+        return Ok(()); // a shared target's counter may already be anything
+    }
+    let (qctx, inst, n) = super::lim::queue_ctx(ctx).await?;
+    let r = async {
+        let o = super::lim::slow_consumer(&qctx, n).await?;
+        if !o.slow_dropped {
+            return Ok(()); // LIM-11 reports that
+        }
+        let (_, text) = metrics(&qctx).await?;
+        let dropped = sample(&text, "roomcast_slow_consumer_disconnects_total").unwrap_or(0.0);
+        ensure(
+            dropped >= 1.0,
+            "roomcast_slow_consumer_disconnects_total did not count a slow consumer dropped per LIM-11",
+            "at least 1",
+            dropped,
+        )
+    }
+    .await;
+    if let Some(i) = inst {
+        i.stop().await;
+    }
+    r
 }
 
 async fn ops_6(ctx: Ctx) -> CheckResult {

@@ -523,16 +523,52 @@ async fn wire_13(ctx: Ctx) -> CheckResult {
         Err(e) => Err(
             CheckFailure::fail("an EVENT before CONNECT did not close the connection").actual(e),
         ),
-    }
+    }?;
+    // Not only EVENTs: an ACK before CONNECT closes too (a mutant of the reference
+    // server that ignored non-EVENT packets of unconnected namespaces survived).
+    let mut c = ctx.open().await?;
+    c.send_text(format!("43{ns_prefix}1[]")).await?;
+    closed(&mut c, "an ACK before CONNECT").await?;
+    // After the client's DISCONNECT the namespace is not connected any more (a
+    // mutant of the reference server that forgot the DISCONNECT survived).
+    let (mut c, _) = ctx.connect(&ctx.uniq("org"), &ctx.uniq("u")).await?;
+    c.send_text(format!("41{ns_prefix}")).await?;
+    c.send_text(format!("42{ns_prefix}[\"subscribe:site\",\"s1\"]"))
+        .await?;
+    closed(
+        &mut c,
+        "an EVENT after the client's DISCONNECT of the namespace",
+    )
+    .await
 }
 
 async fn wire_14(ctx: Ctx) -> CheckResult {
     let (mut c, _) = ctx.connect(&ctx.uniq("org"), &ctx.uniq("u")).await?;
     let token = ctx.token(&ctx.uniq("org"), &ctx.uniq("u"))?;
     let nsp = ctx.nsp().to_string();
-    c.send_connect(&nsp, Some(json!({ "token": token })))
+    c.send_connect(&nsp, Some(json!({ "token": token.clone() })))
         .await?;
-    closed(&mut c, "a second CONNECT").await
+    closed(&mut c, "a second CONNECT").await?;
+    // Once the client's DISCONNECT has left the namespace, no socket of the
+    // connection is connected to it: a CONNECT connects again (a mutant of the
+    // reference server that forgot the DISCONNECT and closed here survived).
+    let (mut c, _) = ctx.connect(&ctx.uniq("org"), &ctx.uniq("u")).await?;
+    let ns_prefix = if nsp == "/" {
+        String::new()
+    } else {
+        format!("{nsp},")
+    };
+    c.send_text(format!("41{ns_prefix}")).await?;
+    let reply = c.connect_ns(&nsp, Some(json!({ "token": token }))).await?;
+    ensure(
+        reply.is_ok(),
+        "a CONNECT after the client's own DISCONNECT was refused",
+        "a CONNECT reply",
+        format!("{reply:?}"),
+    )?;
+    c.expect_event("system:connected").await?;
+    c.close().await;
+    Ok(())
 }
 
 async fn wire_15(ctx: Ctx) -> CheckResult {
