@@ -61,7 +61,18 @@ impl Subject {
         };
         let redis_url = if opts.redis {
             let port = free_port()?;
-            let child = Command::new("redis-server")
+            // Redis belongs to the server side: pinned with the instances, so it never
+            // takes the generator's CPU (a child of a generator started under
+            // `taskset` would otherwise inherit the generator's CPUs).
+            let mut redis = match &opts.pin {
+                Some(cpus) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", cpus, "redis-server"]);
+                    c
+                }
+                None => Command::new("redis-server"),
+            };
+            let child = redis
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .stdout(Stdio::null())
@@ -69,7 +80,8 @@ impl Subject {
                 .spawn()
                 .context("cannot start redis-server (is it installed? `cargo xtask prereqs`)")?;
             subject.children.push(child);
-            wait_tcp(port, Duration::from_secs(10)).context("redis-server did not start")?;
+            wait_tcp(port, Duration::from_secs(10))
+                .context("redis-server did not start (is it installed? `cargo xtask prereqs`)")?;
             Some(format!("redis://127.0.0.1:{port}"))
         } else {
             None

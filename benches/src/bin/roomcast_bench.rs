@@ -42,7 +42,8 @@ struct Args {
     /// Start a redis-server for the spawned instances and set REDIS_URL.
     #[arg(long)]
     redis: bool,
-    /// Pin spawned servers to these CPUs (`taskset -c CPUS`); pin this tool with taskset.
+    /// Pin spawned servers, and the redis-server of `--redis`, to these CPUs (`taskset -c CPUS`);
+    /// pin this tool with taskset.
     #[arg(long, value_name = "CPUS")]
     pin_server: Option<String>,
     /// The HS256 secret the server verifies client tokens with.
