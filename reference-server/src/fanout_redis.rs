@@ -97,6 +97,30 @@ impl Keys {
     }
 }
 
+/// The append of one entry: `EVAL` of [`APPEND`] on the stream and counter of `keys`
+/// (and an event's `outcome` key), with fields `k` = `kind` (`e` event, `p` probe),
+/// `a` and `b` (room and frame text of an event; the instance of a probe). Sans-io: the
+/// caller sends it; [`decode_entry`] reads the entry back.
+pub fn append_cmd(
+    keys: &Keys,
+    maxlen: usize,
+    kind: &str,
+    a: &str,
+    b: &str,
+    outcome: Option<&str>,
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(APPEND)
+        .arg(if outcome.is_some() { 3 } else { 2 })
+        .arg(&keys.stream)
+        .arg(&keys.seq);
+    if let Some(key) = outcome {
+        cmd.arg(key);
+    }
+    cmd.arg(maxlen).arg(kind).arg(a).arg(b).arg(OUTCOME_TTL_MS);
+    cmd
+}
+
 /// What one stream entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
@@ -350,19 +374,7 @@ impl Inner {
         b: &str,
         outcome: Option<&str>,
     ) -> redis::RedisResult<Option<u64>> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(APPEND)
-            .arg(if outcome.is_some() { 3 } else { 2 })
-            .arg(&self.keys.stream)
-            .arg(&self.keys.seq);
-        if let Some(key) = outcome {
-            cmd.arg(key);
-        }
-        cmd.arg(self.cfg.maxlen)
-            .arg(kind)
-            .arg(a)
-            .arg(b)
-            .arg(OUTCOME_TTL_MS);
+        let cmd = append_cmd(&self.keys, self.cfg.maxlen, kind, a, b, outcome);
         let reply: Value = cmd.query_async(conn).await?;
         let seq = match &reply {
             Value::Array(v) => v.get(1).and_then(text).and_then(|s| s.parse().ok()),

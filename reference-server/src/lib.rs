@@ -23,7 +23,7 @@ mod engine;
 mod engine_session;
 mod envelope;
 mod fanout;
-mod fanout_redis;
+pub mod fanout_redis;
 pub mod fd_limit;
 pub mod hub;
 pub mod limits;
