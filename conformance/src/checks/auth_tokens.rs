@@ -6,7 +6,7 @@
 //! pointing elsewhere; RFC 8725 §3.1, §3.10). Also the client-controlled
 //! places where an identity could be smuggled in beside the token (AUTH-1).
 
-use super::common::{accepted_id, expect_marker, publish_marker, reject, MARKER};
+use super::common::{accepted_id, expect_marker, publish_marker, reject_token, MARKER};
 use crate::client::{OpenOptions, WsClient};
 use crate::ctx::{ensure_json, CheckFailure, CheckResult, Ctx};
 use crate::expect;
@@ -318,14 +318,9 @@ pub async fn refused_with_reason(
         for f in forgeries {
             let what = f.what(alg);
             let t = f.forge(ctx, alg, &client_claims(&org, &user), base)?;
-            reject(
-                ctx,
-                Some(json!({ "token": t })),
-                &OpenOptions::default(),
-                reason,
-            )
-            .await
-            .map_err(|e| at(e, &what, "at CONNECT"))?;
+            reject_token(ctx, &t, reason)
+                .await
+                .map_err(|e| at(e, &what, "at CONNECT"))?;
             if let Some(c) = refresher.as_mut() {
                 refresh_refused(c, &what, &t, reason).await?;
             }
